@@ -1,0 +1,60 @@
+"""Configuration of ConTeXT-match (remote code: depends only on transformers).
+
+ConTeXT-match wraps a transformer encoder (BERT, MPNet, ...). The encoder's own configuration is stored,
+as a plain dictionary, under ``encoder``, so one ``config.json`` describes the whole model.
+
+Special-token policy (training and inference alike): every non-padding token, CLS and SEP included, takes
+part in the sentence attention; special tokens cover no characters, so they never appear as evidence.
+"""
+
+from transformers import AutoConfig, PretrainedConfig
+
+
+class ContextMatchConfig(PretrainedConfig):
+    """Settings of a ConTeXT-match model.
+
+    Args:
+        encoder: the encoder's configuration as a dict (``encoder_config.to_dict()``), must hold ``model_type``.
+        attn_temperature: softmax temperature T of the token attention (``a_j / T``).
+        pooling: how a skill label becomes one vector; only ``"mean"`` (over non-padding tokens) is supported.
+        max_sentence_length: most tokens per sentence window (longer sentences are split into windows).
+        max_skill_length: most tokens per skill label.
+        score_threshold: default score below which a skill is not reported by the extraction pipeline.
+        esco_version: ESCO version the model was trained or tuned for.
+    """
+
+    model_type = "contextmatch"
+
+    def __init__(
+        self,
+        encoder=None,
+        attn_temperature=1.0,
+        pooling="mean",
+        max_sentence_length=128,
+        max_skill_length=64,
+        score_threshold=0.5,
+        esco_version="1.1.0",
+        **kwargs,
+    ):
+        if isinstance(encoder, PretrainedConfig):
+            encoder = encoder.to_dict()
+        if pooling != "mean":
+            raise ValueError(f"pooling must be 'mean', got {pooling!r}")
+        if attn_temperature <= 0:
+            raise ValueError(f"attn_temperature must be > 0, got {attn_temperature}")
+        self.encoder = dict(encoder or {})
+        self.attn_temperature = float(attn_temperature)
+        self.pooling = pooling
+        self.max_sentence_length = int(max_sentence_length)
+        self.max_skill_length = int(max_skill_length)
+        self.score_threshold = float(score_threshold)
+        self.esco_version = str(esco_version)
+        super().__init__(**kwargs)
+
+    def encoder_config(self):
+        """The nested encoder configuration as a transformers config object."""
+        settings = dict(self.encoder)
+        model_type = settings.pop("model_type", None)
+        if model_type is None:
+            raise ValueError("ContextMatchConfig.encoder needs a 'model_type' (e.g. 'bert' or 'mpnet')")
+        return AutoConfig.for_model(model_type, **settings)

@@ -1,0 +1,61 @@
+"""Export a ConTeXT-match model as a complete hub-style folder that ``AutoModel.from_pretrained`` loads."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import configuration_contextmatch
+import modeling_contextmatch
+
+from .esco import load_esco
+from .models import load_model
+
+REPO_DIR = Path(__file__).resolve().parent.parent
+MODEL_CARDS = REPO_DIR / "model_cards"
+AUTO_MAP = {
+    "AutoConfig": "configuration_contextmatch.ContextMatchConfig",
+    "AutoModel": "modeling_contextmatch.ContextMatchModel",
+}
+NO_RESULTS = "No evaluation results are recorded for this model yet: run `contextmatch evaluate --model <folder>`."
+
+
+def model_card(model, repo: str, results: str | None = None) -> str:
+    """The README.md of an exported model, from ``model_cards/contextmatch.md``."""
+    template = (MODEL_CARDS / "contextmatch.md").read_text(encoding="utf-8")
+    config = model.config
+    trained = getattr(config, "training", None)
+    return template.format(
+        name=Path(repo).name,
+        repo=repo,
+        base_model=getattr(config, "base_model", None) or "unknown",
+        encoder_type=config.encoder.get("model_type", "?"),
+        hidden_size=config.encoder.get("hidden_size", "?"),
+        training_note=f"; fine-tuned: {trained}" if trained else " (zero-shot: the encoder is not fine-tuned)",
+        attn_temperature=config.attn_temperature,
+        max_sentence_length=config.max_sentence_length,
+        max_skill_length=config.max_skill_length,
+        score_threshold=config.score_threshold,
+        esco_version=config.esco_version,
+        n_skills=len(load_esco(config.esco_version).skills),
+        results=results or NO_RESULTS,
+    )
+
+
+def export_model(out: str | Path, model_name: str | None = None, repo: str | None = None,
+                 results: str | None = None) -> Path:
+    """Write config.json (with ``auto_map``), model.safetensors, tokenizer files, the two remote-code files and a
+    model card to ``out``; returns the folder."""
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise FileExistsError(f"{out} exists and is not empty: choose a new folder or remove it first")
+    model, tokenizer = load_model(model_name, device="cpu")
+    model.config.auto_map = dict(AUTO_MAP)
+    model.config.architectures = ["ContextMatchModel"]
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    for module in (configuration_contextmatch, modeling_contextmatch):
+        shutil.copy(module.__file__, out / Path(module.__file__).name)
+    (out / "README.md").write_text(model_card(model, repo or out.name, results), encoding="utf-8")
+    return out

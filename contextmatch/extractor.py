@@ -1,0 +1,248 @@
+"""The skill extraction pipeline: job-ad text -> sentences -> ranked ESCO skills with token evidence."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict, dataclass, field
+from typing import Iterator, Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+from .cache import skill_matrix
+from .esco import DEFAULT_ESCO_VERSION, load_esco
+from .models import load_model
+from .text import clean_text, split_sentences
+
+DEFAULT_TOP_K = 5
+EVIDENCE_MIN_WEIGHT = 0.1  # words carrying less attention than this are not listed as evidence
+EVIDENCE_MAX_WORDS = 5
+
+
+@dataclass
+class Evidence:
+    """A word of the sentence that carried the match: ``sentence[start:end] == text``, attention ``weight``."""
+
+    start: int
+    end: int
+    text: str
+    weight: float
+
+
+@dataclass
+class SkillMatch:
+    uri: str
+    label: str
+    score: float
+    evidence: list[Evidence] = field(default_factory=list)
+
+
+@dataclass
+class SentenceResult:
+    """A sentence at ``text[start:end]`` of the cleaned ad, with its skills, best first."""
+
+    index: int
+    start: int
+    end: int
+    text: str
+    skills: list[SkillMatch]
+
+
+@dataclass
+class AdSkill:
+    """A skill of the whole ad: best score over its sentences, and the indices of the sentences that support it."""
+
+    uri: str
+    label: str
+    skill_type: str
+    score: float
+    sentences: list[int]
+
+
+@dataclass
+class Extraction:
+    text: str
+    sentences: list[SentenceResult]
+    skills: list[AdSkill]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class _Window:
+    sentence: int  # index into the flat sentence list
+    base: int  # character offset of the window in its sentence
+    text: str
+
+
+class SkillExtractor:
+    """Ranks the ESCO skills of each sentence of job ads with a ConTeXT-match model.
+
+    Args:
+        model: a model folder, a base name (``all-MiniLM-L6-v2``, ``all-mpnet-base-v2``), a hub id, or ``None`` for
+            the default model; or an already loaded ``(model, tokenizer)`` pair.
+        esco_version: the ESCO taxonomy whose skills are ranked.
+        top_k: most skills reported per sentence.
+        threshold: least score reported; ``None`` takes the model's ``config.score_threshold``, which is tuned on a
+            validation split for each shipped model.
+        batch_size: sentence windows encoded at once.
+    """
+
+    def __init__(self, model=None, esco_version: str = DEFAULT_ESCO_VERSION, top_k: int = DEFAULT_TOP_K,
+                 threshold: float | None = None, batch_size: int = 32, device: str | None = None):
+        self.model, self.tokenizer = model if isinstance(model, tuple) else load_model(model, device)
+        self.esco = load_esco(esco_version)
+        self.skills = self.esco.skills
+        self.top_k = top_k
+        self.threshold = self.model.config.score_threshold if threshold is None else threshold
+        self.batch_size = batch_size
+        self.skill_embeddings = skill_matrix(self.model, self.tokenizer, self.esco.skill_labels, esco_version).to(
+            self.model.device
+        )
+        self._special_tokens = len(self.tokenizer("")["input_ids"])
+
+    # ---- public API -------------------------------------------------------------------------------------------
+
+    def extract(self, text: str, top_k: int | None = None, threshold: float | None = None) -> Extraction:
+        """Skills of one job ad (plain text, bullet list, Markdown or HTML)."""
+        return self.extract_many([text], top_k, threshold)[0]
+
+    def extract_many(self, texts: Sequence[str], top_k: int | None = None, threshold: float | None = None,
+                     progress: bool = False) -> list[Extraction]:
+        """Skills of several ads; their sentences are batched together."""
+        top_k = self.top_k if top_k is None else top_k
+        threshold = self.threshold if threshold is None else threshold
+        if top_k < 1:
+            raise ValueError(f"top_k must be at least 1, got {top_k}")
+        for text in texts:
+            if not isinstance(text, str):
+                raise TypeError(f"job-ad text must be str, got {type(text).__name__}")
+        cleaned = [clean_text(text) for text in texts]
+        spans = [split_sentences(text) for text in cleaned]
+        flat = [text[a:b] for text, ad_spans in zip(cleaned, spans) for a, b in ad_spans]
+        matches = self._match_sentences(flat, top_k, progress)
+        results, position = [], 0
+        for text, ad_spans in zip(cleaned, spans):
+            sentences = []
+            for index, (a, b) in enumerate(ad_spans):
+                kept = [m for m in matches[position + index] if m.score >= threshold]
+                sentences.append(SentenceResult(index, a, b, text[a:b], kept))
+            position += len(ad_spans)
+            results.append(Extraction(text, sentences, self._summarise(sentences)))
+        return results
+
+    def score_sentences(self, sentences: Sequence[str], progress: bool = False) -> torch.Tensor:
+        """Scores (sentences, skills) of every ESCO skill, for ranking and evaluation (a long sentence takes the
+        best score over its windows)."""
+        scores = torch.full((len(sentences), len(self.skills)), -2.0)
+        for windows, batch_scores, _, _, _ in self._scored_batches(sentences, progress):
+            for window, row in zip(windows, batch_scores):
+                scores[window.sentence] = torch.maximum(scores[window.sentence], row.cpu())
+        return scores
+
+    # ---- internals ----------------------------------------------------------------------------------------------
+
+    def _windows(self, index: int, sentence: str) -> list[_Window]:
+        """Split a sentence longer than the encoder's window into overlapping windows that start at word starts."""
+        budget = self.model.config.max_sentence_length - self._special_tokens
+        offsets = self.tokenizer(sentence, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+        if len(offsets) <= budget:
+            return [_Window(index, 0, sentence)]
+
+        def word_start(i: int) -> bool:
+            start = offsets[i][0]
+            return start == 0 or sentence[start - 1].isspace()
+
+        windows, first = [], 0
+        while True:
+            end = min(first + budget, len(offsets))
+            if end < len(offsets):
+                cut = end
+                while cut > first + budget // 2 and not word_start(cut):
+                    cut -= 1
+                end = cut if cut > first + budget // 2 else end
+            a, b = offsets[first][0], offsets[end - 1][1]
+            windows.append(_Window(index, a, sentence[a:b]))
+            if end >= len(offsets):
+                return windows
+            nxt = max(first + 1, end - budget // 4)  # a quarter of a window overlaps the previous one
+            while nxt < end and not word_start(nxt):
+                nxt += 1
+            first = nxt
+
+    def _scored_batches(self, sentences: Sequence[str], progress: bool) -> Iterator:
+        """Encode and score windows in length-sorted batches: yields (windows, scores, tokens, mask, offsets)."""
+        windows = [w for i, s in enumerate(sentences) for w in self._windows(i, s)]
+        order = sorted(range(len(windows)), key=lambda i: len(windows[i].text))
+        bar = tqdm(total=len(windows), desc="Scoring sentences", unit="sent", file=sys.stderr,
+                   disable=not progress or len(windows) < 2 * self.batch_size)
+        with torch.inference_mode():
+            for start in range(0, len(order), self.batch_size):
+                batch = [windows[i] for i in order[start : start + self.batch_size]]
+                encoded = self.tokenizer(
+                    [w.text for w in batch], padding=True, truncation=True, return_offsets_mapping=True,
+                    max_length=self.model.config.max_sentence_length, return_tensors="pt",
+                )
+                offsets = encoded.pop("offset_mapping")
+                mask = encoded["attention_mask"].to(self.model.device)
+                tokens = self.model.encode_sentences(encoded["input_ids"].to(self.model.device), mask)
+                yield batch, self.model.score(tokens, mask, self.skill_embeddings), tokens, mask, offsets
+                bar.update(len(batch))
+        bar.close()
+
+    def _match_sentences(self, sentences: Sequence[str], top_k: int, progress: bool) -> list[list[SkillMatch]]:
+        """Top-k skills with evidence for each sentence (best window per skill)."""
+        best: list[dict[int, SkillMatch]] = [{} for _ in sentences]
+        k = min(top_k, len(self.skills))
+        for windows, scores, tokens, mask, offsets in self._scored_batches(sentences, progress):
+            top = scores.topk(k, dim=1)
+            alpha = self.model.attention_weights(tokens, mask, self.skill_embeddings[top.indices]).cpu()
+            for row, window in enumerate(windows):
+                for col in range(k):
+                    skill_index, score = int(top.indices[row, col]), float(top.values[row, col])
+                    current = best[window.sentence].get(skill_index)
+                    if current is None or score > current.score:
+                        skill = self.skills[skill_index]
+                        evidence = _evidence(window, offsets[row].tolist(), alpha[row, :, col].tolist())
+                        best[window.sentence][skill_index] = SkillMatch(skill.uri, skill.label, score, evidence)
+        return [sorted(found.values(), key=lambda m: -m.score)[:top_k] for found in best]
+
+    def _summarise(self, sentences: list[SentenceResult]) -> list[AdSkill]:
+        summary: dict[str, AdSkill] = {}
+        for sentence in sentences:
+            for match in sentence.skills:
+                entry = summary.get(match.uri)
+                if entry is None:
+                    skill_type = self.esco.skill_by_uri[match.uri].skill_type
+                    summary[match.uri] = AdSkill(match.uri, match.label, skill_type, match.score, [sentence.index])
+                else:
+                    entry.score = max(entry.score, match.score)
+                    entry.sentences.append(sentence.index)
+        return sorted(summary.values(), key=lambda s: -s.score)
+
+
+def _evidence(window: _Window, offsets: list[list[int]], weights: list[float]) -> list[Evidence]:
+    """Attention weights of a window's tokens as word spans of the sentence, heaviest first.
+
+    Word pieces that touch inside a word are merged and their weights added; special tokens and padding
+    (empty offsets) are skipped, so the list is empty when the attention rests on CLS/SEP.
+
+    >>> w = _Window(0, 4, "PostgreSQL and Go")
+    >>> ev = _evidence(w, [[0, 0], [0, 4], [4, 10], [11, 14], [15, 17], [0, 0]], [0.1, 0.3, 0.3, 0.05, 0.2, 0.05])
+    >>> [(e.start, e.end, e.text, round(e.weight, 2)) for e in ev]
+    [(4, 14, 'PostgreSQL', 0.6), (19, 21, 'Go', 0.2)]
+    """
+    words: list[list] = []  # [start, end, weight]
+    for (start, end), weight in zip(offsets, weights):
+        text = window.text
+        if end <= start or not any(ch.isalnum() for ch in text[start:end]):
+            continue  # special tokens, padding and punctuation are not evidence
+        if words and start == words[-1][1] and text[start].isalnum() and text[start - 1].isalnum():
+            words[-1][1] = end
+            words[-1][2] += weight
+        else:
+            words.append([start, end, weight])
+    words.sort(key=lambda w: -w[2])
+    kept = [w for w in words[:EVIDENCE_MAX_WORDS] if w[2] >= EVIDENCE_MIN_WEIGHT]
+    return [Evidence(window.base + a, window.base + b, window.text[a:b], float(wt)) for a, b, wt in kept]

