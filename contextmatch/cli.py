@@ -114,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # weight-loading bars would drown the CLI's own output
     try:
         return args.handler(args)
     except (InputError, FileExistsError, ValueError) as err:

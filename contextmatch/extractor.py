@@ -245,4 +245,4 @@ def _evidence(window: _Window, offsets: list[list[int]], weights: list[float]) -
             words.append([start, end, weight])
     words.sort(key=lambda w: -w[2])
     kept = [w for w in words[:EVIDENCE_MAX_WORDS] if w[2] >= EVIDENCE_MIN_WEIGHT]
-    return [Evidence(window.base + a, window.base + b, window.text[a:b], float(wt)) for a, b, wt in kept]
+    return [Evidence(window.base + a, window.base + b, window.text[a:b], min(1.0, float(wt))) for a, b, wt in kept]

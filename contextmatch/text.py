@@ -104,7 +104,8 @@ def _is_abbreviation(text: str, end: int) -> bool:
     if not word:
         return False
     token = word.group(1).lower().lstrip("([\"'")
-    return token in _ABBREVIATIONS or len(token) == 1 or bool(re.fullmatch(r"[a-z](\.[a-z])+", token))
+    initial = len(word.group(1)) == 1 and word.group(1).isupper()
+    return token in _ABBREVIATIONS or initial or bool(re.fullmatch(r"[a-z](\.[a-z])+", token))
 
 
 def split_sentences(text: str) -> list[tuple[int, int]]:
@@ -120,10 +121,8 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     """
     spans = []
     for line in re.finditer(r"[^\n]+", text):
-        for part_start, part_end in _split_line(text, line.start(), line.end()):
-            bullet = _BULLET.match(text, part_start, part_end)
-            if bullet:
-                part_start = bullet.end()
+        bullet = _BULLET.match(text, line.start(), line.end())
+        for part_start, part_end in _split_line(text, bullet.end() if bullet else line.start(), line.end()):
             while part_start < part_end and text[part_start].isspace():
                 part_start += 1
             while part_end > part_start and text[part_end - 1].isspace():
@@ -134,19 +133,16 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
 
 
 def _split_line(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    cuts = [start]
-    for match in _INLINE_BULLET.finditer(text, start, end):
-        cuts.append(match.start() + 1)
+    breaks = [(m.start(), m.end()) for m in _INLINE_BULLET.finditer(text, start, end)]  # (piece end, next start)
     for match in _BOUNDARY.finditer(text, start, end):
         if match.group().startswith(";"):
-            cuts.append(match.start())
+            breaks.append((match.start(), match.end()))
         elif not _is_abbreviation(text, match.start()):
-            cuts.append(match.end())
-    cuts = sorted(set(cuts)) + [end]
-    pieces = []
-    for a, b in zip(cuts, cuts[1:]):
-        if text[a:b].startswith(";"):
-            a += 1
-        if b > a:
-            pieces.append((a, b))
-    return pieces
+            breaks.append((match.start() + len(match.group().rstrip()), match.end()))
+    pieces, position = [], start
+    for piece_end, next_start in sorted(breaks):
+        if piece_end >= position:
+            pieces.append((position, piece_end))
+            position = next_start
+    pieces.append((position, end))
+    return [(a, b) for a, b in pieces if b > a]

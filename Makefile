@@ -1,0 +1,40 @@
+# make run   - install into .venv (if needed) and extract skills from the bundled example ad
+# make test  - install into .venv (if needed) and run the whole test suite offline
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+export GRADIO_ANALYTICS_ENABLED := False
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: run test demo install browser clean
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/contextmatch extract examples/job_ad.txt
+
+# Debian Chromium for the demo's browser test (skipped with a reason when it cannot be installed).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	    (apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null) || \
+	    echo "note: chromium not installed; the browser test will be skipped"; }
+
+test: $(STAMP) browser
+	HF_HOME=$$(mktemp -d) $(PY) -m pytest -q
+
+demo: $(STAMP)
+	cd spaces_demo && GRADIO_SERVER_NAME=127.0.0.1 ../$(PY) app.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info
