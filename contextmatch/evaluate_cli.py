@@ -1,0 +1,53 @@
+"""``contextmatch evaluate``: benchmark a model (and baselines) and write results files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .benchmarks import benchmark_names
+
+
+def register(commands) -> None:
+    parser = commands.add_parser(
+        "evaluate", help="evaluate a model and baselines on skill-extraction benchmarks",
+        description="Rank all ESCO skills for each benchmark sentence and report RP@1/5/10 and MRR (DESIGN.md §4: "
+                    "gold labels without LABEL NOT PRESENT/UNDERSPECIFIED, duplicates merged, sentences without gold "
+                    "dropped and counted). Writes one JSON results file per system and benchmark.",
+        epilog="examples:\n  contextmatch evaluate --benchmark tech --split test\n"
+               "  contextmatch evaluate --benchmark tech house skill-xl --split validation --baselines\n"
+               "  contextmatch evaluate --benchmark my_sentences.csv --format json\n\n"
+               "CSV files may have the columns sentence,span,sub_span,label (TECH/HOUSE), sentence,label, or the "
+               "Skill-XL columns ID,subset,title,sentence,relevant,cluster,skill.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--model", help="model folder or base name (default: the shipped default model)")
+    parser.add_argument("--benchmark", nargs="+", default=["tech"], metavar="B",
+                        help=f"named benchmarks ({', '.join(benchmark_names())}) or CSV paths (default: tech)")
+    parser.add_argument("--split", help="validation or test (default: test where the benchmark has it)")
+    parser.add_argument("--baselines", action="store_true",
+                        help="also evaluate BM25, the base encoder's mean-pooled cosine and zero-shot ConTeXT scoring")
+    parser.add_argument("--system", choices=("contextmatch", "cosine", "bm25"), default="contextmatch",
+                        help="how --model ranks skills when --baselines is not given (default: contextmatch)")
+    parser.add_argument("--format", choices=("table", "json"), default="table", help="stdout format (default: table)")
+    parser.add_argument("--results-dir", type=Path, help="where results files go (default: results/skills)")
+    parser.add_argument("--no-save", action="store_true", help="do not write results files")
+    parser.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    from .evaluation import RESULTS_DIR, System, baseline_systems, evaluate_benchmarks, format_table
+
+    systems = baseline_systems(args.model) if args.baselines else [System(args.system, args.model)]
+    results_dir = None if args.no_save else (args.results_dir or RESULTS_DIR)
+    results = evaluate_benchmarks(systems, [(b, args.split) for b in args.benchmark], results_dir=results_dir)
+    if args.format == "json":
+        json.dump(results, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(format_table(results))
+        if results_dir is not None:
+            print(f"\nresults written to {results_dir}/ (RP in percent, MRR as a fraction)")
+    return 0
