@@ -1,0 +1,95 @@
+"""The evaluation harness: benchmark loading, gold filtering, exact ranks, baselines, CLI and results files."""
+
+import json
+
+import pytest
+import torch
+
+from conftest import run_cli
+from contextmatch.benchmarks import load_benchmark, read_benchmark_csv
+from contextmatch.esco import load_esco
+from contextmatch.evaluation import bm25_scores, ranking_metrics
+from contextmatch.inputs import InputError
+
+KNOWN = set(load_esco().skill_by_label)
+
+
+@pytest.mark.parametrize("name, split, queries, dropped", [
+    ("tech", "validation", 75, 26), ("tech", "test", 338, 87), ("house", "validation", 61, 16),
+    ("house", "test", 262, 64), ("skill-xl", "validation", 799, 1482)])
+def test_named_benchmarks_match_the_protocol_counts(name, split, queries, dropped):
+    benchmark = load_benchmark(name, split, KNOWN)
+    assert (benchmark.n_queries, benchmark.n_dropped) == (queries, dropped)
+    assert not benchmark.unknown_labels
+    for gold in benchmark.gold:
+        assert gold and len(gold) == len(set(gold)) and not {"LABEL NOT PRESENT", "UNDERSPECIFIED"} & set(gold)
+
+
+def test_the_three_csv_formats(tmp_path):
+    spans = tmp_path / "spans.csv"
+    spans.write_text("sentence,span,sub_span,label\nWe use SQL,SQL,,SQL\nWe use SQL,use,,UNDERSPECIFIED\n"
+                     "We use SQL,SQL,,SQL\nHello,,,LABEL NOT PRESENT\n", encoding="utf-8")
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("sentence,label\nSpeak German,German\nSpeak German,Klingon cuisine\n", encoding="utf-8")
+    xl = tmp_path / "xl.csv"
+    xl.write_text("ID,subset,title,sentence,relevant,cluster,skill\n1,R,t,Lead people,True,1,manage a team\n"
+                  "1,R,t,About us,False,,\n2,R,t,Lead people,True,2,lead a team\n", encoding="utf-8")
+    a = read_benchmark_csv(spans, "spans", "file", KNOWN)
+    assert (a.sentences, a.gold, a.n_dropped) == (["We use SQL"], [["SQL"]], 1)
+    b = read_benchmark_csv(pairs, "pairs", "file", KNOWN)
+    assert b.gold == [["German"]] and b.unknown_labels == {"Klingon cuisine": 1}
+    c = read_benchmark_csv(xl, "xl", "file", KNOWN)  # the same sentence in two ads stays two queries
+    assert c.gold == [["manage a team"], ["lead a team"]] and c.n_dropped == 1
+
+
+def test_wrong_csv_columns_and_unknown_names(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("text,skill\na,b\n", encoding="utf-8")
+    with pytest.raises(InputError, match="match no benchmark format"):
+        load_benchmark(str(bad))
+    with pytest.raises(InputError, match="unknown benchmark"):
+        load_benchmark("jobs-2030")
+    with pytest.raises(InputError, match="no split 'test'"):
+        load_benchmark("skill-xl", "test")
+
+
+def test_ranks_are_exact_beyond_the_cut_off():
+    labels = [f"s{i}" for i in range(30)]
+    scores = torch.linspace(1, 0, 30).unsqueeze(0).repeat(2, 1)  # ranking s0, s1, ..., s29
+    result = ranking_metrics(scores, [["s2", "s20"], ["s25"]], labels)
+    # query 1: first gold at rank 3, one of two gold in the top 5 -> RP@5 = 1/2; query 2: first gold at rank 26
+    assert result["mrr"] == pytest.approx((1 / 3 + 1 / 26) / 2)
+    assert result["rp@5"] == pytest.approx((1 / 2 + 0) / 2)
+    assert result["rp@1"] == 0 and result["n_queries"] == 2
+
+
+def test_bm25_prefers_the_named_skill():
+    esco = load_esco()
+    scores = bm25_scores(["We run PostgreSQL", "zzz qqq"], esco)
+    assert esco.skills[int(scores[0].argmax())].label == "PostgreSQL"
+    assert scores.shape == (2, len(esco.skills)) and float(scores[1].abs().max()) == 0.0  # no shared word
+
+
+def test_cli_on_a_csv_prints_json_with_counts(tmp_path):
+    path = tmp_path / "mine.csv"
+    path.write_text("sentence,label\nExperience with PostgreSQL.,PostgreSQL\nFluent in German.,German\n"
+                    "Nothing here.,LABEL NOT PRESENT\n", encoding="utf-8")
+    done = run_cli("evaluate", "--benchmark", path, "--format", "json", "--results-dir", tmp_path / "results")
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    [result] = json.loads(done.stdout)
+    assert {"rp@1", "rp@5", "rp@10", "mrr", "n_queries", "n_dropped"} <= set(result)
+    assert (result["n_queries"], result["n_dropped"]) == (2, 1)
+    assert 0 <= result["rp@5"] <= 100 and 0 <= result["mrr"] <= 1
+    saved = list((tmp_path / "results").glob("mine__file__*.json"))
+    assert len(saved) == 1 and json.loads(saved[0].read_text())["rp@5"] == result["rp@5"]
+
+
+@pytest.mark.slow
+def test_harness_reproduces_the_zero_shot_reference_row():
+    """DESIGN.md §4 measured all-MiniLM-L6-v2 with ConTeXT scoring on TECH test at 43.09 / 54.08 / 0.425."""
+    done = run_cli("evaluate", "--model", "all-MiniLM-L6-v2", "--benchmark", "tech", "--split", "test",
+                   "--format", "json", "--no-save")
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    [result] = json.loads(done.stdout)
+    assert (result["rp@5"], result["rp@10"], round(result["mrr"], 3)) == (43.09, 54.08, 0.425)
+    assert result["n_queries"] == 338
