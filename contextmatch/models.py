@@ -22,6 +22,9 @@ SHIPPED_MODEL_DIR = PACKAGE_DIR / "models" / "contextmatch-default"
 MINILM = "all-MiniLM-L6-v2"
 MPNET = "all-mpnet-base-v2"
 HUB_IDS = {MINILM: "sentence-transformers/all-MiniLM-L6-v2", MPNET: "sentence-transformers/all-mpnet-base-v2"}
+# Score thresholds of zero-shot wrapped encoders, chosen for micro-F1 on Skill-XL validation by
+# scripts/tune_threshold.py (results/thresholds/<name>.json; a test keeps the two equal). Others get 0.5.
+ZERO_SHOT_THRESHOLDS = {MINILM: 0.62}
 
 
 class ModelNotFound(ValueError):
@@ -113,9 +116,9 @@ def load_model(name_or_path: str | None = None, device: str | None = None):
         model = ContextMatchModel.from_pretrained(path)
     else:
         encoder = AutoModel.from_pretrained(path)
-        config = ContextMatchConfig(encoder=encoder.config.to_dict(), base_model=HUB_IDS.get(Path(path).name, path))
-        if Path(path) == minilm_path():
-            config.base_model = HUB_IDS[MINILM]
+        name = MINILM if Path(path) == minilm_path() else Path(path).name
+        config = ContextMatchConfig(encoder=encoder.config.to_dict(), base_model=HUB_IDS.get(name, path),
+                                    score_threshold=ZERO_SHOT_THRESHOLDS.get(name, 0.5))
         model = ContextMatchModel(config, encoder=encoder)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     return model.to(device).eval(), tokenizer

@@ -93,3 +93,19 @@ def test_harness_reproduces_the_zero_shot_reference_row():
     [result] = json.loads(done.stdout)
     assert (result["rp@5"], result["rp@10"], round(result["mrr"], 3)) == (43.09, 54.08, 0.425)
     assert result["n_queries"] == 338
+
+
+def test_zero_shot_threshold_is_the_tuned_one():
+    from contextmatch.evaluation import REPO_DIR
+    from contextmatch.models import ZERO_SHOT_THRESHOLDS
+
+    for name, threshold in ZERO_SHOT_THRESHOLDS.items():
+        tuned = json.loads((REPO_DIR / "results" / "thresholds" / f"{name}.json").read_text())
+        assert tuned["threshold"] == threshold and tuned["split"] == "validation"
+
+
+def test_default_extractor_uses_the_tuned_threshold(extractor):
+    from contextmatch.models import MINILM, ZERO_SHOT_THRESHOLDS, default_model
+
+    if default_model() == MINILM:
+        assert extractor.threshold == ZERO_SHOT_THRESHOLDS[MINILM]
