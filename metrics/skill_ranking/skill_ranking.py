@@ -38,9 +38,13 @@ except ImportError:  # older datasets
 
 _CITATION = """\
 @article{decorte2025efficient,
-  title  = {Efficient Text Encoders for Labor Market Analysis},
-  author = {Decorte, Jens-Joris and others},
-  year   = {2025}
+  title   = {Efficient Text Encoders for Labor Market Analysis},
+  author  = {Decorte, Jens-Joris and Van Hautte, Jeroen and Develder, Chris and Demeester, Thomas},
+  journal = {IEEE Access},
+  volume  = {13},
+  year    = {2025},
+  eprint  = {2505.24640},
+  archivePrefix = {arXiv}
 }
 """
 
