@@ -17,8 +17,8 @@ def register(commands) -> None:
                     "gold labels without LABEL NOT PRESENT/UNDERSPECIFIED, duplicates merged, sentences without gold "
                     "dropped and counted). Writes one JSON results file per system and benchmark.",
         epilog="examples:\n  contextmatch evaluate --benchmark tech --split test\n"
-               "  contextmatch evaluate --benchmark tech house skill-xl --split validation --baselines\n"
-               "  contextmatch evaluate --benchmark my_sentences.csv --format json\n\n"
+               "  contextmatch evaluate --benchmark tech house skill-xl --split validation\n"
+               "  contextmatch evaluate --benchmark my_sentences.csv --no-baselines --format json\n\n"
                "CSV files may have the columns sentence,span,sub_span,label (TECH/HOUSE), sentence,label, or the "
                "Skill-XL columns ID,subset,title,sentence,relevant,cluster,skill.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -27,10 +27,11 @@ def register(commands) -> None:
     parser.add_argument("--benchmark", nargs="+", default=["tech"], metavar="B",
                         help=f"named benchmarks ({', '.join(benchmark_names())}) or CSV paths (default: tech)")
     parser.add_argument("--split", help="validation or test (default: test where the benchmark has it)")
-    parser.add_argument("--baselines", action="store_true",
-                        help="also evaluate BM25, the base encoder's mean-pooled cosine and zero-shot ConTeXT scoring")
+    parser.add_argument("--baselines", action=argparse.BooleanOptionalAction, default=True,
+                        help="also evaluate BM25, the base encoder's mean-pooled cosine and zero-shot ConTeXT scoring "
+                             "on the same queries (default: on; --no-baselines evaluates --model alone)")
     parser.add_argument("--system", choices=("contextmatch", "cosine", "bm25"), default="contextmatch",
-                        help="how --model ranks skills when --baselines is not given (default: contextmatch)")
+                        help="how --model ranks skills with --no-baselines (default: contextmatch)")
     parser.add_argument("--format", choices=("table", "json"), default="table", help="stdout format (default: table)")
     parser.add_argument("--results-dir", type=Path, help="where results files go (default: results/skills)")
     parser.add_argument("--no-save", action="store_true", help="do not write results files")

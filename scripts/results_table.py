@@ -84,7 +84,7 @@ def chart(results: dict) -> str:
 def main() -> int:
     results = load_results()
     if not results:
-        print(f"no results in {RESULTS}: run `contextmatch evaluate --baselines` first", file=sys.stderr)
+        print(f"no results in {RESULTS}: run `contextmatch evaluate` first", file=sys.stderr)
         return 1
     block = "\n".join([
         START,

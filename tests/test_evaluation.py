@@ -74,7 +74,8 @@ def test_cli_on_a_csv_prints_json_with_counts(tmp_path):
     path = tmp_path / "mine.csv"
     path.write_text("sentence,label\nExperience with PostgreSQL.,PostgreSQL\nFluent in German.,German\n"
                     "Nothing here.,LABEL NOT PRESENT\n", encoding="utf-8")
-    done = run_cli("evaluate", "--benchmark", path, "--format", "json", "--results-dir", tmp_path / "results")
+    done = run_cli("evaluate", "--benchmark", path, "--no-baselines", "--format", "json",
+                   "--results-dir", tmp_path / "results")
     assert done.returncode == 0, done.stderr.decode()[-2000:]
     [result] = json.loads(done.stdout)
     assert {"rp@1", "rp@5", "rp@10", "mrr", "n_queries", "n_dropped"} <= set(result)
@@ -88,7 +89,7 @@ def test_cli_on_a_csv_prints_json_with_counts(tmp_path):
 def test_harness_reproduces_the_zero_shot_reference_row():
     """DESIGN.md §4 measured all-MiniLM-L6-v2 with ConTeXT scoring on TECH test at 43.09 / 54.08 / 0.425."""
     done = run_cli("evaluate", "--model", "all-MiniLM-L6-v2", "--benchmark", "tech", "--split", "test",
-                   "--format", "json", "--no-save")
+                   "--no-baselines", "--format", "json", "--no-save")
     assert done.returncode == 0, done.stderr.decode()[-2000:]
     [result] = json.loads(done.stdout)
     assert (result["rp@5"], result["rp@10"], round(result["mrr"], 3)) == (43.09, 54.08, 0.425)
@@ -109,3 +110,16 @@ def test_default_extractor_uses_the_tuned_threshold(extractor):
 
     if default_model() == MINILM:
         assert extractor.threshold == ZERO_SHOT_THRESHOLDS[MINILM]
+
+
+def test_cli_evaluates_the_model_and_every_baseline_by_default(tmp_path):
+    path = tmp_path / "two.csv"
+    path.write_text("sentence,label\nExperience with PostgreSQL.,PostgreSQL\nFluent in German.,German\n",
+                    encoding="utf-8")
+    done = run_cli("evaluate", "--benchmark", path, "--no-save")
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    out = done.stdout.decode()
+    for system in ("ConTeXT-match, all-MiniLM-L6-v2 (zero-shot)", "BM25 over ESCO labels",
+                   "mean-pooled cosine, all-MiniLM-L6-v2"):
+        assert system in out
+    assert "RP@1" in out and "MRR" in out
