@@ -113,7 +113,7 @@ def load_model(name_or_path: str | None = None, device: str | None = None):
     config_file = Path(path) / "config.json"
     model_type = json.loads(config_file.read_text()).get("model_type") if config_file.exists() else None
     if model_type == ContextMatchConfig.model_type or (model_type is None and _is_contextmatch_hub(path)):
-        model = ContextMatchModel.from_pretrained(path)
+        model = ContextMatchModel.from_pretrained(path, dtype=torch.float32)  # shipped weights may be float16
     else:
         encoder = AutoModel.from_pretrained(path)
         name = MINILM if Path(path) == minilm_path() else Path(path).name

@@ -56,6 +56,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="model folder or base name (default: the shipped default model)")
     parser.add_argument("--top-k", type=int, default=DEFAULT_TOP_K)
+    parser.add_argument("--name", help="results file name (default: the model's folder name)")
     args = parser.parse_args(argv)
     sentences, gold = skill_xl_sentences()
     extractor = SkillExtractor(args.model)
@@ -81,7 +82,7 @@ def main(argv=None) -> int:
                   for t, p, r, f in curve],
         "command": "python scripts/tune_threshold.py" + (f" --model {args.model}" if args.model else ""),
     }
-    out = ROOT / "results" / "thresholds" / (re.sub(r"[^A-Za-z0-9.-]+", "-", Path(name).name) + ".json")
+    out = ROOT / "results" / "thresholds" / (re.sub(r"[^A-Za-z0-9.-]+", "-", args.name or Path(name).name) + ".json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(f"threshold {best[0]:.2f}: precision {best[1]:.3f}, recall {best[2]:.3f}, F1 {best[3]:.3f} -> {out}")

@@ -1,0 +1,178 @@
+"""Build the ConTeXT-match training set: (text, ESCO skill) pairs from sources available offline.
+
+Sources (each a ``source`` value in the output):
+- ``esco-alt``: each alternative label of a skill, paired with the skill;
+- ``esco-description``: each skill's description, paired with the skill;
+- ``template``: short job-ad style sentences written around alternative labels with templates of our own;
+- ``skillskape``: SkillSkape train sentences with their ESCO labels (``UNK`` skipped);
+- ``skillspan``: SkillSpan train sentences whose annotated skill/knowledge spans equal an ESCO preferred or
+  alternative label (case-insensitive): distant supervision.
+
+Every text that also occurs in a benchmark file (TECH, HOUSE, Skill-XL; compared lower-cased with white space and
+outer punctuation removed) is dropped and counted. The skill side is always the ESCO preferred label.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import gzip
+import json
+import random
+import re
+from collections import Counter
+from pathlib import Path
+
+from .benchmarks import NAMED
+from .esco import ATTRIBUTION, load_esco
+
+VERSION = "v1"
+SOURCES_DIR = Path(__file__).parent / "data" / "training"
+SKILLSKAPE_TRAIN = SOURCES_DIR / "skillskape_train.csv.gz"
+SKILLSPAN_TRAIN = SOURCES_DIR / "skillspan_train.json.gz"
+TEMPLATES_SKILL = [
+    "You will {x}.", "Ability to {x}.", "Your tasks include: {x}.", "We expect you to {x} independently.",
+    "Experience: {x}.", "- {x}",
+]
+TEMPLATES_KNOWLEDGE = [
+    "Knowledge of {x}.", "Experience with {x} is a must.", "Familiarity with {x}.", "Solid background in {x}.",
+    "- {x}", "You know {x}.",
+]
+
+
+def normalise(text: str) -> str:
+    """The form in which texts are compared with benchmark sentences.
+
+    >>> normalise("  Experience with  PostgreSQL! ")
+    'experience with postgresql'
+    """
+    return re.sub(r"\s+", " ", text.lower()).strip(" \t.,;:!?-•*\"'")
+
+
+def benchmark_sentences() -> set[str]:
+    """Normalised sentences of every shipped benchmark file (all splits)."""
+    found = set()
+    for splits in NAMED.values():
+        for path in splits.values():
+            with open(path, encoding="utf-8", newline="") as handle:
+                found.update(normalise(row["sentence"]) for row in csv.DictReader(handle))
+    return found
+
+
+def _open(path: Path):
+    opener = gzip.open if str(path).endswith(".gz") else open
+    return opener(path, "rt", encoding="utf-8", newline="")
+
+
+def _skillskape(path: Path, known: set[str]):
+    with _open(path) as handle:
+        for row in csv.DictReader(handle):
+            labels = [label.strip() for label in ast.literal_eval(row["skills"]) if label.strip() in known]
+            if labels:
+                yield row["sentence"].strip(), labels
+
+
+def _spans(tokens: list[str], tags: list[str]):
+    span: list[str] = []
+    for token, tag in zip(tokens, tags):
+        if tag.startswith("B"):
+            if span:
+                yield " ".join(span)
+            span = [token]
+        elif tag.startswith("I") and span:
+            span.append(token)
+        else:
+            if span:
+                yield " ".join(span)
+            span = []
+    if span:
+        yield " ".join(span)
+
+
+def _skillspan(path: Path, label_index: dict[str, str]):
+    with _open(path) as handle:
+        for line in handle:
+            row = json.loads(line)
+            spans = [*_spans(row["tokens"], row["tags_skill"]), *_spans(row["tokens"], row["tags_knowledge"])]
+            labels = list(dict.fromkeys(label_index[s.lower()] for s in spans if s.lower() in label_index))
+            if labels:
+                yield " ".join(row["tokens"]), labels
+
+
+def build_training_data(out_dir: Path, skillskape_csv: Path | None = SKILLSKAPE_TRAIN,
+                        skillspan_json: Path | None = SKILLSPAN_TRAIN,
+                        templates_per_skill: int = 2, seed: int = 0) -> dict:
+    """Write ``train.jsonl.gz`` (one ``{"text", "skills", "source"}`` per line) and a data card; returns counts."""
+    rng = random.Random(seed)
+    esco = load_esco("1.1.0")
+    known = set(esco.skill_by_label)
+    label_index = {s.label.lower(): s.label for s in esco.skills}
+    for skill in esco.skills:
+        for alt in skill.alt_labels:
+            label_index.setdefault(alt.lower(), skill.label)
+    banned = benchmark_sentences()
+    records, removed = [], Counter()
+
+    def add(text: str, skills: list[str], source: str):
+        if normalise(text) in banned:
+            removed[source] += 1
+        else:
+            records.append({"text": text, "skills": skills, "source": source})
+
+    for skill in esco.skills:
+        for alt in skill.alt_labels:
+            if alt.lower() != skill.label.lower():
+                add(alt, [skill.label], "esco-alt")
+        if skill.description:
+            add(skill.description, [skill.label], "esco-description")
+        names = [a for a in skill.alt_labels if a.lower() != skill.label.lower()] or [skill.label]
+        templates = TEMPLATES_KNOWLEDGE if skill.skill_type == "knowledge" else TEMPLATES_SKILL
+        for name in rng.sample(names, min(templates_per_skill, len(names))):
+            add(rng.choice(templates).format(x=name), [skill.label], "template")
+    if skillskape_csv:
+        for text, skills in _skillskape(Path(skillskape_csv), known):
+            add(text, skills, "skillskape")
+    if skillspan_json:
+        for text, skills in _skillspan(Path(skillspan_json), label_index):
+            add(text, skills, "skillspan")
+    rng.shuffle(records)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with gzip.open(out_dir / "train.jsonl.gz", "wt", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    counts = Counter(r["source"] for r in records)
+    stats = {"version": VERSION, "pairs": len(records), "by_source": dict(sorted(counts.items())),
+             "removed_benchmark_overlap": dict(sorted(removed.items())),
+             "skills_covered": len({s for r in records for s in r["skills"]}), "seed": seed}
+    (out_dir / "stats.json").write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
+    (out_dir / "README.md").write_text(_card(stats), encoding="utf-8")
+    return stats
+
+
+def _card(stats: dict) -> str:
+    rows = "\n".join(f"| {source} | {count:,} | {stats['removed_benchmark_overlap'].get(source, 0)} |"
+                     for source, count in stats["by_source"].items())
+    return f"""# ConTeXT-match training data {stats['version']}
+
+Built by `contextmatch build-training-data`. One JSON object per line in `train.jsonl.gz`: `text`, `skills` (ESCO
+v1.1.0 preferred labels; several for a multi-skill sentence) and `source`. {stats['pairs']:,} pairs covering
+{stats['skills_covered']:,} skills.
+
+| source | pairs | removed (text found in a benchmark) |
+|---|---|---|
+{rows}
+
+Sources and licences:
+- `esco-alt`, `esco-description`, `template`: ESCO v1.1.0 (European Commission; reuse policy 2011/833/EU, CC BY 4.0).
+  The templates are short sentences written for this project around alternative labels.
+- `skillskape`: SkillSkape train split (Magron et al., NLP4HR 2024), MIT; labels `UNK` skipped.
+- `skillspan`: SkillSpan train split (Zhang et al., NAACL 2022), MIT; a sentence is paired with the skills whose ESCO
+  preferred or alternative label equals one of its annotated spans (case-insensitive).
+
+Filtering: every text whose normalised form (lower case, white space collapsed, outer punctuation removed) equals a
+sentence of the TECH or HOUSE validation/test files or of the Skill-XL validation split is removed; the counts are
+in the table. No evaluation sentence is used for training.
+
+{ATTRIBUTION}
+"""

@@ -1,0 +1,76 @@
+"""Training data and the contrastive trainer: filtering, masking, determinism, checkpoints and resume."""
+
+import gzip
+import json
+import random
+
+import torch
+
+from conftest import run_cli
+from contextmatch.training import TrainConfig, batch_targets, train
+from contextmatch.training_data import benchmark_sentences, build_training_data, normalise
+
+
+def test_training_data_never_contains_a_benchmark_sentence(tmp_path):
+    stats = build_training_data(tmp_path, templates_per_skill=1)
+    banned = benchmark_sentences()
+    with gzip.open(tmp_path / "train.jsonl.gz", "rt", encoding="utf-8") as handle:
+        records = [json.loads(line) for line in handle]
+    assert len(records) == stats["pairs"] > 100_000
+    assert not any(normalise(r["text"]) in banned for r in records)
+    assert sum(stats["removed_benchmark_overlap"].values()) > 0  # the filter did find overlaps to remove
+    assert {"esco-alt", "esco-description", "template", "skillskape", "skillspan"} == set(stats["by_source"])
+    card = (tmp_path / "README.md").read_text()
+    assert "removed" in card and "European Commission" in card
+
+
+def test_shared_and_other_gold_skills_are_never_negatives():
+    batch = [{"skills": ["x"]}, {"skills": ["x", "y"]}, {"skills": ["y"]}]
+    for seed in range(10):
+        labels, targets, mask = batch_targets(batch, random.Random(seed))
+        assert len(labels) == len(set(labels))
+        for row, record in enumerate(batch):
+            assert labels[targets[row]] in record["skills"]
+            for col, label in enumerate(labels):
+                is_other_gold = label in record["skills"] and col != targets[row]
+                assert bool(mask[row, col]) == is_other_gold
+
+
+def _tiny_data(folder):
+    folder.mkdir()
+    pairs = [("Experience with PostgreSQL.", "PostgreSQL"), ("Fluent German.", "German"),
+             ("You mentor juniors.", "provide mentorship"), ("Excel wizardry.", "use spreadsheets software")] * 4
+    with gzip.open(folder / "train.jsonl.gz", "wt", encoding="utf-8") as handle:
+        for text, skill in pairs:
+            handle.write(json.dumps({"text": text, "skills": [skill], "source": "test"}) + "\n")
+    return folder
+
+
+def test_killed_and_resumed_run_equals_an_uninterrupted_one(tmp_path):
+    data = _tiny_data(tmp_path / "data")
+    settings = dict(data=str(data), batch_size=4, max_steps=4, eval_every=100, save_every=1, validation=[],
+                    threads=1)
+    whole = train(TrainConfig(out=str(tmp_path / "whole"), **settings))
+    assert whole["step"] == 4
+    first = train(TrainConfig(out=str(tmp_path / "split"), **{**settings, "max_steps": 2}))
+    assert first["step"] == 2
+    # A resumed run reads the checkpoint (step 2) and continues to step 4 with the same batches and dropout.
+    resumed = train(TrainConfig(out=str(tmp_path / "split"), **settings), resume=True)
+    assert resumed["step"] == 4
+    a = torch.load(tmp_path / "whole" / "checkpoint.pt", weights_only=False)["model"]
+    b = torch.load(tmp_path / "split" / "checkpoint.pt", weights_only=False)["model"]
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+def test_cli_smoke_run_saves_a_loadable_model(tmp_path):
+    data = _tiny_data(tmp_path / "data")
+    out = tmp_path / "run"
+    done = run_cli("train", "--data", data, "--out", out, "--batch-size", "4", "--max-steps", "2",
+                   "--eval-every", "100", "--threads", "1", "--device", "cpu")
+    assert done.returncode == 0, done.stderr.decode()[-3000:]
+    history = json.loads((out / "history.json").read_text())
+    assert history[-1]["step"] == 2 and set(history[-1]["rp@5"]) == {"tech", "house"}
+    config = json.loads((out / "best" / "config.json").read_text())
+    assert config["model_type"] == "contextmatch" and "contrastive" in config["training"]
+    again = run_cli("train", "--data", data, "--out", out, "--max-steps", "2")
+    assert again.returncode == 1 and b"--resume" in again.stderr
