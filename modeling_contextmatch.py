@@ -118,27 +118,22 @@ class ContextMatchModel(PreTrainedModel):
         skills = self.encode_skills(skill_input_ids, skill_attention_mask)
         return self.score(tokens, attention_mask, skills)
 
+    def _batches(self, tokenizer, texts, max_length, batch_size):
+        for start in range(0, len(texts), batch_size):
+            yield tokenizer(list(texts[start : start + batch_size]), padding=True, truncation=True,
+                            max_length=max_length, return_tensors="pt").to(self.device)
+
     @torch.no_grad()
     def embed_skill_labels(self, tokenizer, labels, batch_size=256):
         """Encode skill label strings with ``tokenizer`` into a (skills, dim) float32 matrix."""
-        parts = []
-        for start in range(0, len(labels), batch_size):
-            batch = tokenizer(
-                list(labels[start : start + batch_size]), padding=True, truncation=True,
-                max_length=self.config.max_skill_length, return_tensors="pt",
-            ).to(self.device)
-            parts.append(self.encode_skills(batch["input_ids"], batch["attention_mask"]).float())
+        parts = [self.encode_skills(b["input_ids"], b["attention_mask"]).float()
+                 for b in self._batches(tokenizer, labels, self.config.max_skill_length, batch_size)]
         return torch.cat(parts) if parts else torch.zeros((0, self.encoder.config.hidden_size))
 
     @torch.no_grad()
     def score_sentences(self, tokenizer, sentences, skill_embeddings, batch_size=32):
         """ConTeXT scores (sentences, skills) of sentence strings against a skill matrix (truncating long ones)."""
-        parts = []
-        for start in range(0, len(sentences), batch_size):
-            batch = tokenizer(
-                list(sentences[start : start + batch_size]), padding=True, truncation=True,
-                max_length=self.config.max_sentence_length, return_tensors="pt",
-            ).to(self.device)
-            tokens = self.encode_sentences(batch["input_ids"], batch["attention_mask"])
-            parts.append(self.score(tokens, batch["attention_mask"], skill_embeddings.to(self.device)))
+        skills = skill_embeddings.to(self.device)
+        parts = [self.score(self.encode_sentences(b["input_ids"], b["attention_mask"]), b["attention_mask"], skills)
+                 for b in self._batches(tokenizer, sentences, self.config.max_sentence_length, batch_size)]
         return torch.cat(parts) if parts else torch.zeros((0, skill_embeddings.shape[0]))
