@@ -210,3 +210,19 @@ def format_table(results: list[dict]) -> str:
         lines.append(f"{r['benchmark']:<10} {r['split']:<10} {r['system'][:52]:<52} {r['rp@1']:6.2f} {r['rp@5']:6.2f} "
                      f"{r['rp@10']:6.2f} {r['mrr']:6.3f} {r['n_queries']:7d} {r['n_dropped']:7d}")
     return "\n".join(lines)
+
+
+def results_markdown(system_name: str, results_dir: Path = RESULTS_DIR) -> str | None:
+    """A Markdown table of every results file of ``system_name``, with the command that reproduces them."""
+    rows = []
+    for path in sorted(Path(results_dir).glob("*.json")):
+        r = json.loads(path.read_text())
+        if r.get("system") == system_name:
+            rows.append(f"| {r['benchmark']} | {r['split']} | {r['rp@1']:.2f} | {r['rp@5']:.2f} | {r['rp@10']:.2f} | "
+                        f"{r['mrr']:.3f} | {r['n_queries']} |")
+    if not rows:
+        return None
+    return "\n".join([
+        "Measured with `contextmatch evaluate --benchmark tech house --split test` and `--benchmark tech house "
+        "skill-xl --split validation` (all 13,891 ESCO v1.1.0 skills ranked per sentence; RP in percent):",
+        "", "| benchmark | split | RP@1 | RP@5 | RP@10 | MRR | queries |", "|---|---|---|---|---|---|---|", *rows])

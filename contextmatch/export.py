@@ -57,5 +57,9 @@ def export_model(out: str | Path, model_name: str | None = None, repo: str | Non
     tokenizer.save_pretrained(out)
     for module in (configuration_contextmatch, modeling_contextmatch):
         shutil.copy(module.__file__, out / Path(module.__file__).name)
+    if results is None:
+        from .evaluation import System, results_markdown
+
+        results = results_markdown(System("contextmatch", model_name).name)
     (out / "README.md").write_text(model_card(model, repo or out.name, results), encoding="utf-8")
     return out
