@@ -107,13 +107,16 @@ def load_model(name_or_path: str | None = None, device: str | None = None):
     zero-shot with the default head settings.
     """
     path = resolve(name_or_path)
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    if not tokenizer.is_fast:
-        raise ModelNotFound(f"{path}: a fast tokenizer (tokenizer.json) is needed for evidence offsets")
     config_file = Path(path) / "config.json"
     model_type = json.loads(config_file.read_text()).get("model_type") if config_file.exists() else None
-    if model_type == ContextMatchConfig.model_type or (model_type is None and _is_contextmatch_hub(path)):
-        model = ContextMatchModel.from_pretrained(path, dtype=torch.float32)  # shipped weights may be float16
+    is_contextmatch = model_type == ContextMatchConfig.model_type or (model_type is None and _is_contextmatch_hub(path))
+    # Give the tokenizer its config, so that transformers does not read config.json as a generic model config.
+    config = ContextMatchConfig.from_pretrained(path) if is_contextmatch else None
+    tokenizer = AutoTokenizer.from_pretrained(path, **({"config": config} if config is not None else {}))
+    if not tokenizer.is_fast:
+        raise ModelNotFound(f"{path}: a fast tokenizer (tokenizer.json) is needed for evidence offsets")
+    if is_contextmatch:
+        model = ContextMatchModel.from_pretrained(path, config=config, dtype=torch.float32)  # weights may be float16
     else:
         encoder = AutoModel.from_pretrained(path)
         name = MINILM if Path(path) == minilm_path() else Path(path).name
