@@ -225,13 +225,14 @@ class SkillExtractor:
 def _evidence(window: _Window, offsets: list[list[int]], weights: list[float]) -> list[Evidence]:
     """Attention weights of a window's tokens as word spans of the sentence, heaviest first.
 
-    Word pieces that touch inside a word are merged and their weights added; special tokens and padding
-    (empty offsets) are skipped, so the list is empty when the attention rests on CLS/SEP.
+    Word pieces that touch inside a word are merged and their weights added; special tokens, punctuation and
+    padding are skipped, and the weights are renormalised over the words (a trained model may put much of its
+    attention on CLS/SEP). Words with less than ``EVIDENCE_MIN_WEIGHT`` of it are not listed.
 
     >>> w = _Window(0, 4, "PostgreSQL and Go")
     >>> ev = _evidence(w, [[0, 0], [0, 4], [4, 10], [11, 14], [15, 17], [0, 0]], [0.1, 0.3, 0.3, 0.05, 0.2, 0.05])
     >>> [(e.start, e.end, e.text, round(e.weight, 2)) for e in ev]
-    [(4, 14, 'PostgreSQL', 0.6), (19, 21, 'Go', 0.2)]
+    [(4, 14, 'PostgreSQL', 0.71), (19, 21, 'Go', 0.24)]
     """
     words: list[list] = []  # [start, end, weight]
     for (start, end), weight in zip(offsets, weights):
@@ -243,6 +244,9 @@ def _evidence(window: _Window, offsets: list[list[int]], weights: list[float]) -
             words[-1][2] += weight
         else:
             words.append([start, end, weight])
+    total = sum(w[2] for w in words)
+    for word in words:  # the share of the attention that rests on words (CLS/SEP can hold much of it)
+        word[2] = word[2] / total if total > 0 else 0.0
     words.sort(key=lambda w: -w[2])
     kept = [w for w in words[:EVIDENCE_MAX_WORDS] if w[2] >= EVIDENCE_MIN_WEIGHT]
     return [Evidence(window.base + a, window.base + b, window.text[a:b], min(1.0, float(wt))) for a, b, wt in kept]
