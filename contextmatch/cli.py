@@ -12,7 +12,7 @@ from .inputs import FORMATS, InputError
 from .render import OUTPUT_FORMATS
 
 # Modules that add subcommands; each has register(commands) that calls set_defaults(handler=...) on its parsers.
-COMMAND_MODULES: tuple[str, ...] = ("contextmatch.evaluate_cli", "contextmatch.train_cli")
+COMMAND_MODULES: tuple[str, ...] = ("contextmatch.evaluate_cli", "contextmatch.train_cli", "contextmatch.title_cli")
 
 EPILOG = "This service uses the ESCO classification of the European Commission."
 

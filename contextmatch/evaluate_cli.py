@@ -23,9 +23,16 @@ def register(commands) -> None:
                "Skill-XL columns ID,subset,title,sentence,relevant,cluster,skill.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--task", choices=("skills", "titles"), default="skills",
+                        help="skills: rank ESCO skills per sentence (default); titles: rank ESCO occupations per job "
+                             "title (--benchmark jobbert or a CSV with --title-column and --uri-column)")
+    parser.add_argument("--title-column", default="vacancyTitle", help="titles CSV: title column (default: vacancyTitle)")
+    parser.add_argument("--uri-column", default="conceptUri", help="titles CSV: ESCO occupation URI column "
+                                                                   "(default: conceptUri)")
     parser.add_argument("--model", help="model folder or base name (default: the shipped default model)")
-    parser.add_argument("--benchmark", nargs="+", default=["tech"], metavar="B",
-                        help=f"named benchmarks ({', '.join(benchmark_names())}) or CSV paths (default: tech)")
+    parser.add_argument("--benchmark", nargs="+", metavar="B",
+                        help=f"named benchmarks ({', '.join(benchmark_names())}; titles: jobbert) or CSV paths "
+                             f"(default: tech; titles: jobbert)")
     parser.add_argument("--split", help="validation or test (default: test where the benchmark has it)")
     parser.add_argument("--baselines", action=argparse.BooleanOptionalAction, default=True,
                         help="also evaluate BM25, the base encoder's mean-pooled cosine and zero-shot ConTeXT scoring "
@@ -38,12 +45,37 @@ def register(commands) -> None:
     parser.set_defaults(handler=run)
 
 
+def run_titles(args) -> int:
+    from .title_eval import JOBBERT_TITLES, evaluate_title_system
+
+    systems = [args.model, "bm25", "all-MiniLM-L6-v2"] if args.baselines else [args.model]
+    results = []
+    for benchmark in args.benchmark or ["jobbert"]:
+        path = JOBBERT_TITLES if benchmark == "jobbert" else Path(benchmark)
+        for system in dict.fromkeys(systems):
+            results.append(evaluate_title_system(
+                system, path, args.title_column, args.uri_column, split=args.split or "all",
+                results_dir=None if args.no_save else (args.results_dir or Path("results/titles"))))
+    if args.format == "json":
+        json.dump(results, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(f"{'system':<48} {'MRR':>6} {'Acc@1':>6} {'Acc@5':>6} {'Acc@10':>6} {'queries':>7} {'dropped':>7}")
+        for r in results:
+            print(f"{r['system'][:48]:<48} {r['mrr']:6.3f} {r['acc@1']:6.2f} {r['acc@5']:6.2f} {r['acc@10']:6.2f} "
+                  f"{r['n_queries']:7d} {r['n_dropped']:7d}")
+    return 0
+
+
 def run(args) -> int:
+    if args.task == "titles":
+        return run_titles(args)
     from .evaluation import RESULTS_DIR, System, baseline_systems, evaluate_benchmarks, format_table
 
     systems = baseline_systems(args.model) if args.baselines else [System(args.system, args.model)]
     results_dir = None if args.no_save else (args.results_dir or RESULTS_DIR)
-    results = evaluate_benchmarks(systems, [(b, args.split) for b in args.benchmark], results_dir=results_dir)
+    results = evaluate_benchmarks(systems, [(b, args.split) for b in args.benchmark or ["tech"]],
+                                  results_dir=results_dir)
     if args.format == "json":
         json.dump(results, sys.stdout, indent=2)
         sys.stdout.write("\n")

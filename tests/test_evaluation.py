@@ -123,3 +123,21 @@ def test_cli_evaluates_the_model_and_every_baseline_by_default(tmp_path):
                    "mean-pooled cosine, all-MiniLM-L6-v2"):
         assert system in out
     assert "RP@1" in out and "MRR" in out
+
+
+def test_cli_title_task_on_a_csv(tmp_path):
+    import gzip
+
+    from contextmatch.title_eval import JOBBERT_TITLES
+
+    with gzip.open(JOBBERT_TITLES, "rt", encoding="utf-8") as handle:
+        lines = handle.read().splitlines()[:6]
+    path = tmp_path / "titles.csv"
+    path.write_text("\n".join(lines + ["99,Astronaut,http://data.europa.eu/esco/occupation/not-in-esco"]) + "\n",
+                    encoding="utf-8")
+    done = run_cli("evaluate", "--task", "titles", "--benchmark", path, "--no-baselines", "--format", "json",
+                   "--no-save")
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    [result] = json.loads(done.stdout)
+    assert {"mrr", "acc@1", "acc@5", "acc@10", "n_queries", "n_dropped"} <= set(result)
+    assert (result["n_queries"], result["n_dropped"]) == (5, 1)

@@ -1,0 +1,183 @@
+"""``contextmatch normalize`` (job titles -> ESCO occupations) and ``contextmatch train-titles``."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from .esco import ATTRIBUTION
+from .inputs import InputError
+
+NORMALIZE_FORMATS = ("table", "json", "jsonl", "csv")
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
+
+
+def register(commands) -> None:
+    normalize = commands.add_parser(
+        "normalize", help="map job titles to ESCO occupations",
+        description="Map job titles to ESCO v1.1.0 occupations with the title model: the best occupations for each "
+                    "title with score (cosine with the closest occupation label), ISCO/ESCO code and URI.",
+        epilog="examples:\n  contextmatch normalize \"sr. java dev\"\n"
+               "  contextmatch normalize --file titles.txt --format csv > occupations.csv\n"
+               "  contextmatch normalize \"registered nurse\" --skills\n\n" + ATTRIBUTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    normalize.add_argument("titles", nargs="*", metavar="TITLE", help="job titles (or use --file)")
+    normalize.add_argument("--file", metavar="FILE",
+                           help="text file with one title per line ('-' reads standard input); blank lines skipped")
+    normalize.add_argument("--format", choices=NORMALIZE_FORMATS, default="table",
+                           help="output: a readable table (default), json, jsonl (one title per line) or csv (one "
+                                "row per title-occupation pair)")
+    normalize.add_argument("--top-k", type=_positive, default=5, help="occupations per title (default: 5)")
+    normalize.add_argument("--skills", action="store_true", help="also list the ESCO skills each title implies")
+    normalize.add_argument("--skills-k", type=_positive, default=10, help="skills per title with --skills (default: 10)")
+    normalize.add_argument("--model", help="title-model folder, or a base encoder such as 'all-MiniLM-L6-v2' for "
+                                           "zero-shot matching (default: the shipped title model)")
+    normalize.add_argument("--batch-size", type=_positive, default=64, help="titles encoded at once (default: 64)")
+    normalize.add_argument("--device", help="torch device, e.g. cpu or cuda (default: cuda when available)")
+    normalize.set_defaults(handler=_normalize)
+
+    train = commands.add_parser(
+        "train-titles", help="train a title model on ESCO",
+        description="Train a JobBERT-v2-style title model (mean pooling, a title head and a skill-list head) on ESCO "
+                    "v1.1.0 occupation labels paired with each other and with their occupations' skill lists. "
+                    "Labels equal to an evaluation title are never trained on. Interrupted runs continue with "
+                    "--resume.",
+        epilog="examples:\n  contextmatch train-titles --recipe cpu --out runs/title-minilm\n"
+               "  contextmatch train-titles --recipe gpu --out runs/title-mpnet   # all-mpnet-base-v2 on a GPU\n"
+               "  contextmatch train-titles --recipe cpu --out runs/title-minilm --resume\n\n" + ATTRIBUTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    train.add_argument("--recipe", choices=("cpu", "gpu"), default="cpu",
+                       help="cpu: all-MiniLM-L6-v2, 512-d heads, about 20-25 minutes on one CPU core (default); gpu: "
+                            "all-mpnet-base-v2, 1024-d heads")
+    train.add_argument("--out", required=True, metavar="DIR", help="folder for the model (and its checkpoints)")
+    train.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
+    train.add_argument("--base", help="base encoder (default: the recipe's)")
+    train.add_argument("--head-dim", type=_positive, help="width of the projection heads")
+    train.add_argument("--epochs", type=float, help="passes over the training labels (fractions allowed)")
+    train.add_argument("--batch-size", type=_positive, help="anchors per step (in-batch negatives)")
+    train.add_argument("--lr", type=float, help="learning rate of the encoder")
+    train.add_argument("--head-lr", type=float, help="learning rate of the heads")
+    train.add_argument("--skill-fraction", type=float, help="share of anchors also paired with a skill list")
+    train.add_argument("--augment", type=float,
+                       help="share of anchors turned into job-ad-like variants (default: 0; 0.5 measured no gain)")
+    train.add_argument("--seed", type=int, help="random seed (default: 13)")
+    train.add_argument("--max-steps", type=_positive, help="stop after this many steps (smoke tests)")
+    train.add_argument("--val-every", type=float, help="validate every this many epochs (default: 0.5)")
+    train.add_argument("--val-at-start", action="store_true", help="also validate the untrained model")
+    train.add_argument("--exclude", action="append", default=[], metavar="CSV",
+                       help="another evaluation CSV whose titles (column --exclude-column) must not be trained on; "
+                            "the shipped JobBERT titles are always excluded")
+    train.add_argument("--exclude-column", help="title column of the --exclude files (default: vacancyTitle)")
+    train.add_argument("--checkpoint-every", type=_positive, help="steps between checkpoints (default: 100)")
+    train.add_argument("--device", help="torch device (default: cuda when available)")
+    train.add_argument("--threads", type=_positive, help="torch CPU threads (default: torch's choice)")
+    train.add_argument("--fp32", action="store_true", help="store float32 weights (default: float16, half the size)")
+    train.set_defaults(handler=_train)
+
+
+def _read_titles(args) -> list[str]:
+    titles = [t.strip() for t in args.titles if t.strip()]
+    if args.file:
+        try:
+            handle = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8-sig")  # noqa: SIM115
+            with handle:
+                titles += [line.strip() for line in handle if line.strip()]
+        except (OSError, UnicodeDecodeError) as err:
+            raise InputError(f"cannot read {args.file} as UTF-8 text: {getattr(err, 'strerror', None) or err}") \
+                from None
+    if not titles:
+        raise InputError("give one or more job titles, or --file FILE with one title per line")
+    return titles
+
+
+def _normalize(args) -> int:
+    from tqdm.auto import tqdm
+
+    from .titles import TitleNormalizer
+
+    titles = _read_titles(args)
+    normalizer = TitleNormalizer(args.model, device=args.device, batch_size=args.batch_size)
+    if not normalizer.model.has_heads:
+        print("note: no trained title model found; matching zero-shot with the base encoder", file=sys.stderr)
+    results, skills = [], []
+    chunk = max(args.batch_size, 256)
+    bar = tqdm(total=len(titles), desc="Titles", unit="title", file=sys.stderr, disable=len(titles) < 2 * chunk)
+    for start in range(0, len(titles), chunk):
+        batch = titles[start:start + chunk]
+        results += normalizer.normalize(batch, top_k=args.top_k)
+        if args.skills:
+            skills += [normalizer.implied_skills(title, args.skills_k) for title in batch]
+        bar.update(len(batch))
+    bar.close()
+    _write(sys.stdout, args.format, titles, results, skills if args.skills else None)
+    return 0
+
+
+def _write(out, fmt: str, titles, results, skills) -> None:
+    records = []
+    for i, (title, matches) in enumerate(zip(titles, results)):
+        record = {"title": title, "occupations": [asdict(m) for m in matches]}
+        if skills is not None:
+            record["implied_skills"] = [asdict(s) for s in skills[i]]
+        records.append(record)
+    if fmt == "json":
+        json.dump(records, out, indent=2, ensure_ascii=False)
+        out.write("\n")
+    elif fmt == "jsonl":
+        for record in records:
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+    elif fmt == "csv":
+        writer = csv.writer(out)
+        writer.writerow(["title", "rank", "score", "isco_code", "occupation", "uri", "matched_label"])
+        for record in records:
+            for rank, m in enumerate(record["occupations"], 1):
+                writer.writerow([record["title"], rank, f"{m['score']:.4f}", m["isco_code"], m["label"], m["uri"],
+                                 m["matched_label"]])
+    else:
+        for record in records:
+            out.write(f"{record['title']}\n")
+            width = max([len(m["label"]) for m in record["occupations"]] + [10])
+            out.write(f"  {'#':>2}  {'score':>6}  {'ISCO':<9} {'occupation':<{width}}  matched label\n")
+            for rank, m in enumerate(record["occupations"], 1):
+                out.write(f"  {rank:>2}  {m['score']:>6.3f}  {m['isco_code']:<9} {m['label']:<{width}}  "
+                          f"{m['matched_label']}\n")
+            if "implied_skills" in record:
+                out.write("  implied skills: " + "; ".join(f"{s['label']} ({s['score']:.2f})"
+                                                           for s in record["implied_skills"]) + "\n")
+            out.write("\n")
+        out.write(ATTRIBUTION + "\n")
+
+
+def _train(args) -> int:
+    import torch
+
+    from .title_training import TrainConfig, train_titles
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    config = TrainConfig.from_recipe(
+        args.recipe, out=args.out, base=args.base, head_dim=args.head_dim, epochs=args.epochs,
+        batch_size=args.batch_size, lr=args.lr, head_lr=args.head_lr, skill_fraction=args.skill_fraction,
+        augment=args.augment,
+        seed=args.seed, max_steps=args.max_steps, val_every=args.val_every, val_at_start=args.val_at_start or None,
+        exclude_files=args.exclude or None, exclude_column=args.exclude_column,
+        checkpoint_every=args.checkpoint_every, device=args.device, half=False if args.fp32 else None)
+    for path in config.exclude_files:
+        if not Path(path).is_file():
+            raise InputError(f"--exclude file not found: {path}")
+    folder = train_titles(config, resume=args.resume, log=lambda message: print(message, file=sys.stderr))
+    print(f"wrote {folder}: load it with SentenceTransformer({str(folder)!r}) and encode with task='title' or "
+          f"task='skills', or use it with: contextmatch normalize --model {folder} \"job title\"")
+    return 0
