@@ -42,10 +42,6 @@ class System:
             return f"ConTeXT-match, {label}"
         return f"mean-pooled cosine, {label.removesuffix(' (zero-shot)')}"
 
-    @property
-    def slug(self) -> str:
-        return re.sub(r"[^a-z0-9]+", "-", self.name.lower()).strip("-")
-
 
 def _model_label(model: str | None) -> str:
     from .models import default_model
@@ -159,9 +155,13 @@ def evaluate_system(system: System, benchmark: Benchmark, esco_version: str = DE
 
 
 def write_result(result: dict, results_dir: Path = RESULTS_DIR) -> Path:
+    """Write ``<results_dir>/<benchmark>__<split>__<system slug>.json``; names it under ``results_file``
+    (repository-relative when inside the repository)."""
     slug = re.sub(r"[^a-z0-9]+", "-", f"{result['system']}".lower()).strip("-")
     path = Path(results_dir) / f"{result['benchmark']}__{result['split']}__{slug}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
+    resolved = path.resolve()
+    result["results_file"] = str(resolved.relative_to(REPO_DIR) if resolved.is_relative_to(REPO_DIR) else path)
     path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return path
 
@@ -195,8 +195,7 @@ def evaluate_benchmarks(systems: list[System], benchmarks: list[tuple[str, str |
         for system in systems:
             result = evaluate_system(system, benchmark, esco_version, metric)
             if results_dir is not None:
-                result["results_file"] = str(write_result(result, results_dir).relative_to(REPO_DIR)) \
-                    if Path(results_dir).resolve().is_relative_to(REPO_DIR) else str(write_result(result, results_dir))
+                write_result(result, results_dir)
             results.append(result)
     return results
 

@@ -311,14 +311,9 @@ def evaluate_title_system(system: str | None, benchmark: str | Path = JOBBERT_TI
     if command:
         result["command"] = command
     if results_dir is not None:
-        slug = re.sub(r"[^a-z0-9]+", "-", result["system"].lower()).strip("-")
-        path = Path(results_dir) / f"{result['benchmark']}__{split}__{slug}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            result["results_file"] = str(path.resolve().relative_to(REPO_DIR))
-        except ValueError:
-            result["results_file"] = str(path)
-        path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        from .evaluation import write_result
+
+        write_result(result, results_dir)
     return result
 
 
