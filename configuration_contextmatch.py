@@ -3,8 +3,10 @@
 ConTeXT-match wraps a transformer encoder (BERT, MPNet, ...). The encoder's own configuration is stored,
 as a plain dictionary, under ``encoder``, so one ``config.json`` describes the whole model.
 
-Special-token policy (training and inference alike): every non-padding token, CLS and SEP included, takes
-part in the sentence attention; special tokens cover no characters, so they never appear as evidence.
+Special-token policy (training and inference alike, set by ``attend_special_tokens``): when true, every
+non-padding token, CLS and SEP included, takes part in the sentence attention; when false, the first and the
+last real token (CLS and SEP) are left out of it. Special tokens cover no characters, so they never appear as
+evidence.
 """
 
 from transformers import AutoConfig, PretrainedConfig
@@ -21,6 +23,7 @@ class ContextMatchConfig(PretrainedConfig):
         max_skill_length: most tokens per skill label.
         score_threshold: default score below which a skill is not reported by the extraction pipeline.
         esco_version: ESCO version the model was trained or tuned for.
+        attend_special_tokens: whether CLS and SEP take part in the sentence attention.
     """
 
     model_type = "contextmatch"
@@ -34,6 +37,7 @@ class ContextMatchConfig(PretrainedConfig):
         max_skill_length=64,
         score_threshold=0.5,
         esco_version="1.1.0",
+        attend_special_tokens=True,
         **kwargs,
     ):
         if isinstance(encoder, PretrainedConfig):
@@ -49,6 +53,7 @@ class ContextMatchConfig(PretrainedConfig):
         self.max_skill_length = int(max_skill_length)
         self.score_threshold = float(score_threshold)
         self.esco_version = str(esco_version)
+        self.attend_special_tokens = bool(attend_special_tokens)
         super().__init__(**kwargs)
 
     def encoder_config(self):

@@ -45,6 +45,20 @@ def token_attention(logits, attention_mask, temperature=1.0):
     return torch.softmax((logits / temperature).masked_fill(~mask, float("-inf")), dim=1)
 
 
+def without_special_tokens(attention_mask):
+    """The attention mask without each row's first and last real token (CLS and SEP with right padding);
+    rows with fewer than three real tokens are kept whole, so no sentence is left without tokens.
+
+    >>> without_special_tokens(torch.tensor([[1, 1, 1, 1, 0], [1, 1, 0, 0, 0]])).tolist()
+    [[0, 1, 1, 0, 0], [1, 1, 0, 0, 0]]
+    """
+    positions = torch.arange(attention_mask.shape[1], device=attention_mask.device)
+    last = (attention_mask.bool() * positions).argmax(dim=1, keepdim=True)
+    inner = attention_mask.bool() & (positions > 0) & (positions != last)
+    keep_whole = attention_mask.bool().sum(1, keepdim=True) < 3
+    return torch.where(keep_whole, attention_mask.bool(), inner).to(attention_mask.dtype)
+
+
 def contextmatch_scores(token_embeddings, attention_mask, skill_embeddings, temperature=1.0, skill_chunk=1024):
     """ConTeXT scores of every sentence against every skill: (batch, tokens, dim) x (skills, dim) -> (batch, skills).
 
@@ -98,8 +112,15 @@ class ContextMatchModel(PreTrainedModel):
     def score(self, token_embeddings, attention_mask, skill_embeddings, skill_chunk=1024):
         """ConTeXT scores (batch, skills) of encoded sentences against a skill matrix, in memory-bounded chunks."""
         return contextmatch_scores(
-            token_embeddings, attention_mask, skill_embeddings, self.config.attn_temperature, skill_chunk
+            token_embeddings, self.attention_mask(attention_mask), skill_embeddings, self.config.attn_temperature,
+            skill_chunk,
         )
+
+    def attention_mask(self, attention_mask):
+        """The tokens that take part in the sentence attention, by the special-token policy of the config."""
+        if getattr(self.config, "attend_special_tokens", True):
+            return attention_mask
+        return without_special_tokens(attention_mask)
 
     def attention_weights(self, token_embeddings, attention_mask, skill_embeddings):
         """The evidence: alpha (batch, tokens, skills) of each sentence token for each given skill.
@@ -110,7 +131,7 @@ class ContextMatchModel(PreTrainedModel):
         if skills.dim() == 2:
             skills = skills.unsqueeze(0).expand(token_embeddings.shape[0], -1, -1)
         logits = torch.einsum("bld,bkd->blk", token_embeddings.float(), skills)
-        return token_attention(logits, attention_mask, self.config.attn_temperature)
+        return token_attention(logits, self.attention_mask(attention_mask), self.config.attn_temperature)
 
     def forward(self, input_ids, attention_mask, skill_input_ids, skill_attention_mask, **kwargs):
         """Score matrix (sentences, skills) for training: every sentence against every skill label given."""

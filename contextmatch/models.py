@@ -82,6 +82,13 @@ def mpnet_path() -> Path:
     return target
 
 
+def _is_installed_minilm(path: str) -> bool:
+    try:
+        return Path(path) == minilm_path()
+    except ModelNotFound:
+        return False
+
+
 def resolve(name_or_path: str | None) -> str:
     """A local folder or hub id for a model name: ``None`` means :func:`default_model`."""
     name = name_or_path or default_model()
@@ -119,7 +126,7 @@ def load_model(name_or_path: str | None = None, device: str | None = None):
         model = ContextMatchModel.from_pretrained(path, config=config, dtype=torch.float32)  # weights may be float16
     else:
         encoder = AutoModel.from_pretrained(path)
-        name = MINILM if Path(path) == minilm_path() else Path(path).name
+        name = MINILM if _is_installed_minilm(path) else Path(path).name
         config = ContextMatchConfig(encoder=encoder.config.to_dict(), base_model=HUB_IDS.get(name, path),
                                     score_threshold=ZERO_SHOT_THRESHOLDS.get(name, 0.5))
         model = ContextMatchModel(config, encoder=encoder)

@@ -21,14 +21,15 @@ def register(commands) -> None:
         "train", help="train a ConTeXT-match model contrastively",
         description="Contrastive training through the ConTeXT score with in-batch negatives; validates RP@5 on TECH "
                     "and HOUSE validation, keeps the best model in OUT/best, checkpoints for --resume.",
-        epilog="recipes: cpu = all-MiniLM-L6-v2 fully fine-tuned, batch 64, 900 steps (2 CPU cores, about an hour);\n"
-               "         gpu = all-mpnet-base-v2, batch 128, 3 epochs.",
+        epilog="recipes (both train on every source but the ESCO alternative labels, see results/ablation):\n"
+               "  cpu = all-MiniLM-L6-v2 fully fine-tuned, batch 64, 900 steps (2 CPU cores, about an hour);\n"
+               "  gpu = all-mpnet-base-v2, batch 128, 3 epochs.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     train.add_argument("--data", default="training_data/v1", help="folder from build-training-data")
     train.add_argument("--out", required=True, help="run folder (checkpoint, history, best model)")
     train.add_argument("--recipe", choices=("cpu", "gpu"), default="cpu", help="default settings (default: cpu)")
     train.add_argument("--base", help="encoder to start from (default: the recipe's)")
-    train.add_argument("--sources", nargs="+", help="train on these sources only (default: all)")
+    train.add_argument("--sources", nargs="+", help="train on these sources only (default: the recipe's)")
     for name, kind in (("batch-size", int), ("lr", float), ("epochs", float), ("max-steps", int),
                        ("eval-every", int), ("max-text-length", int), ("scale", float), ("threads", int)):
         train.add_argument(f"--{name}", type=kind, help="override the recipe")
@@ -50,10 +51,10 @@ def _train(args) -> int:
     from .training import RECIPES, TrainConfig, train
 
     settings = dict(RECIPES[args.recipe])
-    for key in ("base", "batch_size", "lr", "epochs", "max_steps", "eval_every", "max_text_length", "scale"):
+    for key in ("base", "sources", "batch_size", "lr", "epochs", "max_steps", "eval_every", "max_text_length", "scale"):
         if getattr(args, key) is not None:
             settings[key] = getattr(args, key)
-    config = TrainConfig(data=args.data, out=args.out, sources=args.sources, seed=args.seed, device=args.device,
+    config = TrainConfig(data=args.data, out=args.out, seed=args.seed, device=args.device,
                          threads=args.threads, **settings)
     state = train(config, resume=args.resume)
     best = state["best"]

@@ -77,3 +77,23 @@ def test_skill_embedding_does_not_depend_on_its_batch(model_and_tokenizer):
     alone = model.embed_skill_labels(tokenizer, ["SQL"])
     batched = model.embed_skill_labels(tokenizer, ["manage musical staff and their rehearsal schedules", "SQL"])
     assert torch.allclose(alone[0], batched[1], atol=1e-5)
+
+
+def test_special_token_policy_keeps_cls_and_sep_out_of_the_attention(model_and_tokenizer):
+    import copy
+
+    model, tokenizer = model_and_tokenizer
+    batch = tokenizer(["Experience with PostgreSQL.", "SQL"], padding=True, return_tensors="pt")
+    tokens = model.encode_sentences(batch["input_ids"], batch["attention_mask"])
+    skills = model.embed_skill_labels(tokenizer, ["PostgreSQL"])
+    assert model.config.attend_special_tokens  # the shipped policy: every real token attends
+    assert model.attention_weights(tokens, batch["attention_mask"], skills)[0, 0, 0] > 0
+    strict = copy.copy(model)
+    strict.config = copy.deepcopy(model.config)
+    strict.config.attend_special_tokens = False
+    alpha = strict.attention_weights(tokens, batch["attention_mask"], skills)[:, :, 0]
+    last = int(batch["attention_mask"][0].sum()) - 1
+    assert alpha[0, 0] == 0 and alpha[0, last] == 0 and torch.isclose(alpha[0].sum(), torch.tensor(1.0))
+    assert alpha[1].sum() > 0.99  # a one-word sentence (3 tokens) keeps its word
+    scores = strict.score(tokens, batch["attention_mask"], skills)
+    assert torch.isfinite(scores).all() and not torch.allclose(scores, model.score(tokens, batch["attention_mask"], skills))

@@ -7,7 +7,7 @@ import random
 import torch
 
 from conftest import run_cli
-from contextmatch.training import TrainConfig, batch_targets, train
+from contextmatch.training import TrainConfig, batch_targets, r_precision_at_k, skill_skill_loss, train
 from contextmatch.training_data import benchmark_sentences, build_training_data, normalise
 
 
@@ -65,7 +65,7 @@ def test_killed_and_resumed_run_equals_an_uninterrupted_one(tmp_path):
 def test_cli_smoke_run_saves_a_loadable_model(tmp_path):
     data = _tiny_data(tmp_path / "data")
     out = tmp_path / "run"
-    done = run_cli("train", "--data", data, "--out", out, "--batch-size", "4", "--max-steps", "2",
+    done = run_cli("train", "--data", data, "--out", out, "--batch-size", "4", "--max-steps", "2", "--sources", "test",
                    "--eval-every", "100", "--threads", "1", "--device", "cpu")
     assert done.returncode == 0, done.stderr.decode()[-3000:]
     history = json.loads((out / "history.json").read_text())
@@ -74,3 +74,48 @@ def test_cli_smoke_run_saves_a_loadable_model(tmp_path):
     assert config["model_type"] == "contextmatch" and "contrastive" in config["training"]
     again = run_cli("train", "--data", data, "--out", out, "--max-steps", "2")
     assert again.returncode == 1 and b"--resume" in again.stderr
+
+
+def test_gpu_recipe_code_path_runs_on_cpu(tmp_path):
+    """The GPU recipe's code path (its settings, a smaller base and two steps) as a CPU smoke run."""
+    data = _tiny_data(tmp_path / "data")
+    done = run_cli("train", "--recipe", "gpu", "--base", "all-MiniLM-L6-v2", "--data", data, "--out", tmp_path / "gpu",
+                   "--sources", "test", "--batch-size", "4", "--max-steps", "2", "--eval-every", "100",
+                   "--threads", "1", "--device", "cpu")
+    assert done.returncode == 0, done.stderr.decode()[-3000:]
+    config = json.loads((tmp_path / "gpu" / "train_config.json").read_text())
+    assert config["lr"] == 2e-5 and config["max_text_length"] == 96
+
+
+def test_recipe_sources_exist_in_the_training_data(tmp_path):
+    from contextmatch.training import RECIPES
+
+    stats = json.loads(open("training_data/v1/stats.json").read())
+    for recipe in RECIPES.values():
+        assert set(recipe["sources"]) <= set(stats["by_source"])
+
+
+def test_training_rp_at_5_agrees_with_the_metric_module():
+    from contextmatch.evaluation import ranking_metrics
+
+    rng = random.Random(0)
+    labels = [f"s{i}" for i in range(30)]
+    scores = torch.rand(40, 30, generator=torch.Generator().manual_seed(0))
+    gold = [rng.sample(range(30), rng.randint(1, 8)) for _ in range(40)]
+    expected = ranking_metrics(scores, [[labels[g] for g in golds] for golds in gold], labels)["rp@5"]
+    assert abs(r_precision_at_k(scores, gold, 5) - expected) < 1e-9
+
+
+def test_skill_skill_term_and_special_token_policy_train_and_save(tmp_path, model_and_tokenizer):
+    model, tokenizer = model_and_tokenizer
+    labels = ["PostgreSQL", "German", "provide mentorship"]
+    alts = {"PostgreSQL": ("Postgres",), "German": ("German language",), "provide mentorship": ()}
+    with torch.no_grad():
+        vectors = model.embed_skill_labels(tokenizer, labels)
+        loss = skill_skill_loss(model, tokenizer, labels, vectors, alts, random.Random(0), scale=20.0)
+    assert loss.ndim == 0 and torch.isfinite(loss) and loss > 0  # two skills with alternatives take part
+    data = _tiny_data(tmp_path / "data")
+    state = train(TrainConfig(data=str(data), out=str(tmp_path / "run"), batch_size=4, max_steps=2, eval_every=100,
+                              validation=[], threads=1, device="cpu", skill_weight=1.0, attend_special_tokens=False))
+    assert state["step"] == 2
+    assert json.loads((tmp_path / "run" / "best" / "config.json").read_text())["attend_special_tokens"] is False
