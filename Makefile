@@ -1,5 +1,8 @@
 # make run   - install into .venv (if needed) and extract skills from the bundled example ad
 # make test  - install into .venv (if needed) and run the whole test suite offline
+# make bench - time extraction (throughput, latency, memory), the encoders' accuracy and large label spaces;
+#              writes results/speed/ and the README's Speed tables (BENCH_THREADS=1: one thread per pipeline,
+#              steadier on a machine shared with other jobs)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -10,7 +13,7 @@ export HF_DATASETS_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: run test demo install browser clean
+.PHONY: run test demo install browser clean bench
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +35,12 @@ browser:
 
 test: $(STAMP) browser
 	HF_HOME=$$(mktemp -d) $(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) benchmarks/throughput.py $(if $(BENCH_THREADS),--threads $(BENCH_THREADS))
+	$(PY) benchmarks/accuracy.py
+	$(PY) benchmarks/large_labels.py $(if $(BENCH_THREADS),--threads $(BENCH_THREADS))
+	$(PY) benchmarks/render.py
 
 demo: $(STAMP)
 	cd spaces_demo && GRADIO_SERVER_NAME=127.0.0.1 ../$(PY) app.py

@@ -12,7 +12,10 @@ from .inputs import FORMATS, InputError
 from .render import OUTPUT_FORMATS
 
 # Modules that add subcommands; each has register(commands) that calls set_defaults(handler=...) on its parsers.
-COMMAND_MODULES: tuple[str, ...] = ("contextmatch.evaluate_cli", "contextmatch.train_cli", "contextmatch.title_cli")
+COMMAND_MODULES: tuple[str, ...] = (
+    "contextmatch.evaluate_cli", "contextmatch.train_cli", "contextmatch.title_cli", "contextmatch.batch_cli",
+    "contextmatch.release_cli",
+)
 
 EPILOG = "This service uses the ESCO classification of the European Commission."
 
@@ -45,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     extract.add_argument("input", metavar="FILE", help="text, JSONL or CSV file; '-' reads standard input")
     extract.add_argument("--input-format", choices=FORMATS,
-                         help="how to read FILE (default: from its extension: .jsonl/.ndjson, .csv, else text)")
+                         help="how to read FILE (default: from its extension: .jsonl/.ndjson, .csv, .parquet, "
+                              "else text)")
     extract.add_argument("--text-column", default="text", help="JSONL/CSV column with the ad text (default: text)")
     extract.add_argument("--id-column", help="JSONL/CSV column with the ad id (default: the row number)")
     extract.add_argument("--format", choices=OUTPUT_FORMATS, default="table",
@@ -60,6 +64,15 @@ def build_parser() -> argparse.ArgumentParser:
     extract.add_argument("--ads-per-chunk", type=_positive, default=64,
                          help="ads read and scored together when streaming JSONL/CSV (default: 64)")
     extract.add_argument("--device", help="torch device, e.g. cpu or cuda (default: cuda when available)")
+    extract.add_argument("--quantize", choices=("int8", "bf16"),
+                         help="sentence encoder precision: int8 (CPU) or bf16 (CPUs with AVX512-BF16/AMX, GPUs); "
+                              "skill embeddings stay float32 (default: float32)")
+    extract.add_argument("--int8", dest="quantize", action="store_const", const="int8", help="same as --quantize int8")
+    extract.add_argument("--backend", choices=("torch", "onnx"), default="torch",
+                         help="run the sentence encoder on torch (default) or ONNX Runtime (CPU, float32 or int8; "
+                              "pip install \"contextmatch[onnx]\")")
+    extract.add_argument("--threads", type=_positive,
+                         help="CPU threads (default: the cores this process may use)")
 
     export = commands.add_parser(
         "export", help="write a hub-style model folder",
@@ -87,7 +100,8 @@ def _extract(args) -> int:
     documents = read_documents(args.input, args.input_format, args.text_column, args.id_column)
     first = list(itertools.islice(documents, 1))  # surface input errors before the model loads
     extractor = SkillExtractor(args.model, top_k=args.top_k, threshold=args.threshold,
-                               batch_size=args.batch_size, device=args.device)
+                               batch_size=args.batch_size, device=args.device, quantize=args.quantize,
+                               backend=args.backend, threads=args.threads)
     writer = Writer(sys.stdout, args.format, extractor.threshold, args.top_k)
     bar = tqdm(desc="Job ads", unit="ad", file=sys.stderr, disable=None)
     documents = itertools.chain(first, documents)

@@ -22,6 +22,8 @@ NO_RESULTS = "No evaluation results are recorded for this model yet: run `contex
 
 def model_card(model, repo: str, results: str | None = None) -> str:
     """The README.md of an exported model, from ``model_cards/contextmatch.md``."""
+    from .results_tables import ablation_markdown, comparison_markdown
+
     template = (MODEL_CARDS / "contextmatch.md").read_text(encoding="utf-8")
     config = model.config
     trained = getattr(config, "training", None)
@@ -35,6 +37,11 @@ def model_card(model, repo: str, results: str | None = None) -> str:
         attn_temperature=config.attn_temperature,
         max_sentence_length=config.max_sentence_length,
         max_skill_length=config.max_skill_length,
+        special_tokens=("every non-padding token, CLS and SEP included, takes part"
+                        if getattr(config, "attend_special_tokens", True)
+                        else "CLS and SEP are left out of the attention"),
+        comparison=comparison_markdown() or NO_RESULTS,
+        ablation=ablation_markdown() or "Not measured for this model.",
         score_threshold=config.score_threshold,
         esco_version=config.esco_version,
         n_skills=len(load_esco(config.esco_version).skills),

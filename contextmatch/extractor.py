@@ -12,9 +12,13 @@ from tqdm.auto import tqdm
 from .cache import skill_matrix
 from .esco import DEFAULT_ESCO_VERSION, load_esco
 from .models import load_model
+from .quantize import sentence_encoder
+from .runtime import configure_threads
 from .text import clean_text, split_sentences
+from .topk import bound_dtype, contextmatch_topk, unit_rows
 
 DEFAULT_TOP_K = 5
+SCORING_MODES = ("bound", "full")
 EVIDENCE_MIN_WEIGHT = 0.1  # words carrying less attention than this are not listed as evidence
 EVIDENCE_MAX_WORDS = 5
 
@@ -74,6 +78,7 @@ class _Window:
     sentence: int  # index into the flat sentence list
     base: int  # character offset of the window in its sentence
     text: str
+    length: int = 0  # word-piece tokens, without special tokens
 
 
 class SkillExtractor:
@@ -86,12 +91,25 @@ class SkillExtractor:
         top_k: most skills reported per sentence.
         threshold: least score reported; ``None`` takes the model's ``config.score_threshold``, which is tuned on a
             validation split for each shipped model.
-        batch_size: sentence windows encoded at once.
+        batch_size: sentence windows encoded at once (windows are sorted by token length into batches).
+        quantize: ``None`` (float32), ``"int8"`` or ``"bf16"``: the precision of the sentence encoder
+            (:mod:`contextmatch.quantize`); skill embeddings stay float32.
+        backend: ``"torch"`` (default) or ``"onnx"``: ONNX Runtime for the sentence encoder, float32 or int8
+            (needs ``pip install "contextmatch[onnx]"``; exported once per model into the user cache).
+        threads: torch CPU threads (default: the cores this process may use, see :mod:`contextmatch.runtime`).
+        scoring: ``"bound"`` (default) finds each sentence's exact top-k with a cosine bound and scores only the
+            candidates (:mod:`contextmatch.topk`); ``"full"`` scores every skill first. Both give the same skills.
     """
 
     def __init__(self, model=None, esco_version: str = DEFAULT_ESCO_VERSION, top_k: int = DEFAULT_TOP_K,
-                 threshold: float | None = None, batch_size: int = 32, device: str | None = None):
+                 threshold: float | None = None, batch_size: int = 32, device: str | None = None,
+                 quantize: str | None = None, backend: str = "torch", threads: int | None = None,
+                 scoring: str = "bound"):
+        if scoring not in SCORING_MODES:
+            raise ValueError(f"unknown scoring {scoring!r}: choose one of {', '.join(SCORING_MODES)}")
         self.model, self.tokenizer = model if isinstance(model, tuple) else load_model(model, device)
+        if self.model.device.type == "cpu":
+            configure_threads(threads)
         self.esco = load_esco(esco_version)
         self.skills = self.esco.skills
         self.top_k = top_k
@@ -100,6 +118,9 @@ class SkillExtractor:
         self.skill_embeddings = skill_matrix(self.model, self.tokenizer, self.esco.skill_labels, esco_version).to(
             self.model.device
         )
+        self.scoring = scoring
+        self.unit_skills = unit_rows(self.skill_embeddings).to(bound_dtype(self.model.device))
+        self.encoder = sentence_encoder(self.model, quantize, backend)  # the model's encoder unless quantized
         self._special_tokens = len(self.tokenizer("")["input_ids"])
 
     # ---- public API -------------------------------------------------------------------------------------------
@@ -136,19 +157,30 @@ class SkillExtractor:
         """Scores (sentences, skills) of every ESCO skill, for ranking and evaluation (a long sentence takes the
         best score over its windows)."""
         scores = torch.full((len(sentences), len(self.skills)), -2.0)
-        for windows, batch_scores, _, _, _ in self._scored_batches(sentences, progress):
+        for windows, tokens, mask, _ in self._encoded_batches(sentences, progress):
+            batch_scores = self.model.score(tokens, mask, self.skill_embeddings)
             for window, row in zip(windows, batch_scores):
                 scores[window.sentence] = torch.maximum(scores[window.sentence], row.cpu())
         return scores
 
     # ---- internals ----------------------------------------------------------------------------------------------
 
-    def _windows(self, index: int, sentence: str) -> list[_Window]:
+    def _all_windows(self, sentences: Sequence[str]) -> list[_Window]:
+        """The windows of every sentence, tokenized in one call."""
+        if not sentences:
+            return []
+        offsets = self.tokenizer(list(sentences), add_special_tokens=False,
+                                 return_offsets_mapping=True)["offset_mapping"]
+        return [w for i, (s, o) in enumerate(zip(sentences, offsets)) for w in self._windows(i, s, o)]
+
+    def _windows(self, index: int, sentence: str, offsets: list | None = None) -> list[_Window]:
         """Split a sentence longer than the encoder's window into overlapping windows that start at word starts."""
         budget = self.model.config.max_sentence_length - self._special_tokens
-        offsets = self.tokenizer(sentence, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+        if offsets is None:
+            offsets = self.tokenizer(sentence, add_special_tokens=False,
+                                     return_offsets_mapping=True)["offset_mapping"]
         if len(offsets) <= budget:
-            return [_Window(index, 0, sentence)]
+            return [_Window(index, 0, sentence, len(offsets))]
 
         def word_start(i: int) -> bool:
             start = offsets[i][0]
@@ -163,7 +195,7 @@ class SkillExtractor:
                     cut -= 1
                 end = cut if cut > first + budget // 2 else end
             a, b = offsets[first][0], offsets[end - 1][1]
-            windows.append(_Window(index, a, sentence[a:b]))
+            windows.append(_Window(index, a, sentence[a:b], end - first))
             if end >= len(offsets):
                 return windows
             nxt = max(first + 1, end - budget // 4)  # a quarter of a window overlaps the previous one
@@ -171,10 +203,16 @@ class SkillExtractor:
                 nxt += 1
             first = nxt
 
-    def _scored_batches(self, sentences: Sequence[str], progress: bool) -> Iterator:
-        """Encode and score windows in length-sorted batches: yields (windows, scores, tokens, mask, offsets)."""
-        windows = [w for i, s in enumerate(sentences) for w in self._windows(i, s)]
-        order = sorted(range(len(windows)), key=lambda i: len(windows[i].text))
+    @staticmethod
+    def _batch_order(windows: list[_Window]) -> list[int]:
+        """Length buckets: windows sorted by token count, so a batch pads little. A window's scores do not depend
+        on its batch, so the order changes speed only."""
+        return sorted(range(len(windows)), key=lambda i: windows[i].length)
+
+    def _encoded_batches(self, sentences: Sequence[str], progress: bool) -> Iterator:
+        """Encode windows in length-bucketed batches: yields (windows, token embeddings, mask, offsets)."""
+        windows = self._all_windows(sentences)
+        order = self._batch_order(windows)
         bar = tqdm(total=len(windows), desc="Scoring sentences", unit="sent", file=sys.stderr,
                    disable=not progress or len(windows) < 2 * self.batch_size)
         with torch.inference_mode():
@@ -186,25 +224,36 @@ class SkillExtractor:
                 )
                 offsets = encoded.pop("offset_mapping")
                 mask = encoded["attention_mask"].to(self.model.device)
-                tokens = self.model.encode_sentences(encoded["input_ids"].to(self.model.device), mask)
-                yield batch, self.model.score(tokens, mask, self.skill_embeddings), tokens, mask, offsets
+                yield batch, self.encoder(encoded["input_ids"].to(self.model.device), mask), mask, offsets
                 bar.update(len(batch))
         bar.close()
+
+    def _top_skills(self, tokens: torch.Tensor, mask: torch.Tensor, k: int):
+        """Exact top-k skills of each window: scores, indices (batch, k) and attention (batch, tokens, k)."""
+        if self.scoring == "full":
+            top = self.model.score(tokens, mask, self.skill_embeddings).topk(k, dim=1)
+            alpha = self.model.attention_weights(tokens, mask, self.skill_embeddings[top.indices])
+            return top.values, top.indices, alpha
+        policy = getattr(self.model, "attention_mask", None)  # the model's special-token policy, where it has one
+        attended = policy(mask) if callable(policy) else mask
+        return contextmatch_topk(tokens, attended, self.skill_embeddings, k, self.model.config.attn_temperature,
+                                 self.unit_skills)
 
     def _match_sentences(self, sentences: Sequence[str], top_k: int, progress: bool) -> list[list[SkillMatch]]:
         """Top-k skills with evidence for each sentence (best window per skill)."""
         best: list[dict[int, SkillMatch]] = [{} for _ in sentences]
         k = min(top_k, len(self.skills))
-        for windows, scores, tokens, mask, offsets in self._scored_batches(sentences, progress):
-            top = scores.topk(k, dim=1)
-            alpha = self.model.attention_weights(tokens, mask, self.skill_embeddings[top.indices]).cpu()
+        for windows, tokens, mask, offsets in self._encoded_batches(sentences, progress):
+            values, indices, alpha = self._top_skills(tokens, mask, k)
+            values, indices, alpha = values.tolist(), indices.tolist(), alpha.transpose(1, 2).cpu().tolist()
             for row, window in enumerate(windows):
+                window_offsets = offsets[row].tolist()
                 for col in range(k):
-                    skill_index, score = int(top.indices[row, col]), float(top.values[row, col])
+                    skill_index, score = indices[row][col], values[row][col]
                     current = best[window.sentence].get(skill_index)
                     if current is None or score > current.score:
                         skill = self.skills[skill_index]
-                        evidence = _evidence(window, offsets[row].tolist(), alpha[row, :, col].tolist())
+                        evidence = _evidence(window, window_offsets, alpha[row][col])
                         best[window.sentence][skill_index] = SkillMatch(skill.uri, skill.label, score, evidence)
         return [sorted(found.values(), key=lambda m: -m.score)[:top_k] for found in best]
 

@@ -9,17 +9,11 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from .cli import _positive
 from .esco import ATTRIBUTION
 from .inputs import InputError
 
 NORMALIZE_FORMATS = ("table", "json", "jsonl", "csv")
-
-
-def _positive(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
-    return number
 
 
 def register(commands) -> None:

@@ -48,9 +48,10 @@ def default_title_model() -> str:
     return str(SHIPPED_TITLE_MODEL_DIR) if (SHIPPED_TITLE_MODEL_DIR / "modules.json").exists() else MINILM
 
 
-def _has_router(folder: str) -> bool:
-    modules = Path(folder) / "modules.json"
-    return modules.exists() and any(m["type"].endswith(".Router") for m in json.loads(modules.read_text()))
+def _has_router(model) -> bool:
+    """Whether a loaded SentenceTransformer routes titles and skill lists through their own heads (a local folder
+    and a hub download alike)."""
+    return any(type(module).__name__ == "Router" for module in model.children())
 
 
 def _skill_text(skills: str | Sequence[str]) -> str:
@@ -93,7 +94,7 @@ class TitleModel:
             raise ModelNotFound(f"cannot load title model {name!r}: {err}") from None
         st.max_seq_length = min(st.max_seq_length or MAX_LENGTH, MAX_LENGTH)
         st.float()  # the shipped folder stores float16 weights; compute in float32
-        return cls(st.eval(), has_heads=_has_router(path), name=name)
+        return cls(st.eval(), has_heads=_has_router(st), name=name)
 
     @classmethod
     def from_base(cls, base: str = MINILM, head_dim: int | None = None, device: str | None = None,

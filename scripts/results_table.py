@@ -8,51 +8,17 @@ DESIGN.md §4 and marked as reported by their authors.
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from pathlib import Path
+
+from contextmatch.results_tables import COLUMNS, VALIDATION, load_results, table
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "results" / "skills"
 README = ROOT / "README.md"
 CHART = ROOT / "docs" / "results_rp5.svg"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
-COLUMNS = [("tech", "test"), ("house", "test"), ("skill-xl", "validation")]
-VALIDATION = [("tech", "validation"), ("house", "validation")]
-REPORTED = [  # (system, {column: "RP@5 / RP@10 / MRR"}), as reported by their authors (DESIGN.md §4)
-    ("ConTeXT-match, all-mpnet-base-v2 (Decorte et al. 2025)", {("tech", "test"): "63.98 / 73.99 / 0.632"}),
-    ("IReRa: Llama-2 + GPT-4 reranking (D'Oosterlinck et al. 2024)",
-     {("tech", "test"): "63.13 / 71.98 / –", ("house", "test"): "55.57 / 61.71 / –"}),
-    ("curriculum bi-encoder (Bielinski & Brazier 2025)",
-     {("tech", "test"): "59.40 / 69.93 / 0.573", ("house", "test"): "49.14 / 59.61 / –"}),
-]
-
-
-def load_results() -> dict[tuple[str, str, str], dict]:
-    results = {}
-    for path in sorted(RESULTS.glob("*.json")):
-        result = json.loads(path.read_text())
-        results[(result["system"], result["benchmark"], result["split"])] = result
-    return results
-
-
-def cell(result: dict | None) -> str:
-    return f"{result['rp@5']:.2f} / {result['rp@10']:.2f} / {result['mrr']:.3f}" if result else "–"
-
-
-def table(results: dict, columns: list[tuple[str, str]], reported: bool) -> str:
-    systems = sorted({key[0] for key in results if (key[1], key[2]) in columns},
-                     key=lambda s: (not s.startswith("ConTeXT"), s))
-    names = [f"{b.upper() if b != 'skill-xl' else 'Skill-XL'} {s}" for b, s in columns]
-    lines = ["| system | " + " | ".join(names) + " |", "|---" * (len(columns) + 1) + "|"]
-    for system in systems:
-        lines.append(f"| {system} | " + " | ".join(cell(results.get((system, b, s))) for b, s in columns) + " |")
-    if reported:
-        for system, cells in REPORTED:
-            lines.append(f"| *reported by their authors:* {system} | "
-                         + " | ".join(cells.get(c, "–") for c in columns) + " |")
-    return "\n".join(lines)
 
 
 def chart(results: dict) -> str:
@@ -82,7 +48,7 @@ def chart(results: dict) -> str:
 
 
 def main() -> int:
-    results = load_results()
+    results = load_results(RESULTS)
     if not results:
         print(f"no results in {RESULTS}: run `contextmatch evaluate` first", file=sys.stderr)
         return 1

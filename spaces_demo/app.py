@@ -39,7 +39,8 @@ MAX_TOP_K = 20
 MAX_TITLE_CHARS = 200
 CONCURRENCY = int(os.environ.get("CONTEXTMATCH_DEMO_CONCURRENCY", "2"))  # model calls at once (CPU Space)
 QUEUE_SIZE = int(os.environ.get("CONTEXTMATCH_DEMO_QUEUE", "32"))  # waiting requests before "queue full"
-MODEL = os.environ.get("CONTEXTMATCH_DEMO_MODEL") or None  # None: the package's default model
+MODEL = os.environ.get("CONTEXTMATCH_DEMO_MODEL") or None  # None: the released model, else the package's default
+RELEASE_FILE = HERE / "release.json"  # written by `contextmatch release`: the models' hub ids and local folders
 EXAMPLES_DIR = HERE / "examples"
 SNIPPET = 70  # characters of a sentence shown in tables and menus
 
@@ -86,6 +87,28 @@ _engine: _Engine | None = None
 _titles = None
 
 
+def release_entry(key: str) -> dict | None:
+    """``{"hub_id", "local"}`` of the model ``key`` ("skill_model", "title_model") in a release build; else None."""
+    if not RELEASE_FILE.exists():
+        return None
+    return json.loads(RELEASE_FILE.read_text(encoding="utf-8"))[key]
+
+
+@functools.cache
+def released_model(key: str) -> str | None:
+    """The folder of a release build's model: its local release folder when present (run here), else a download of
+    its hub id (the deployed Space); None outside a release build (the package's default model is used)."""
+    entry = release_entry(key)
+    if entry is None:
+        return None
+    local = (HERE / entry["local"]).resolve()
+    if local.is_dir():
+        return str(local)
+    from huggingface_hub import snapshot_download
+
+    return snapshot_download(entry["hub_id"])
+
+
 def model_pair():
     """The skill model and its tokenizer (weights only: a second or two), loaded once."""
     global _model_pair
@@ -94,7 +117,7 @@ def model_pair():
             if _model_pair is None:
                 from contextmatch.models import load_model
 
-                _model_pair = load_model(MODEL)
+                _model_pair = load_model(MODEL or released_model("skill_model"))
     return _model_pair
 
 
@@ -126,7 +149,7 @@ def title_normalizer():
                     from contextmatch.titles import TitleNormalizer
                 except ImportError:
                     return None
-                normalizer = TitleNormalizer()
+                normalizer = TitleNormalizer(released_model("title_model"))
                 normalizer.normalize(["nurse"], top_k=1)  # encodes (or loads the cached) occupation labels and
                 normalizer.implied_skills("nurse", top_k=1)  # skill labels once, before any request uses them
                 _titles = normalizer
@@ -150,7 +173,7 @@ def default_threshold() -> float:
 def model_name() -> str:
     from contextmatch.models import default_model
 
-    name = MODEL or default_model()
+    name = MODEL or (release_entry("skill_model") or {}).get("hub_id") or default_model()
     return Path(name).name if Path(name).exists() else name
 
 

@@ -1,0 +1,179 @@
+"""The fast paths give the same skills as the reference path: bound top-k, quantized encoders, ONNX Runtime, threads,
+and the speed benchmark on a tiny setting. Correctness only: no timing is asserted."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from contextmatch.extractor import SkillExtractor
+from contextmatch.runtime import available_cores, configure_threads
+from contextmatch.topk import contextmatch_topk, cosine_bounds, unit_rows
+from modeling_contextmatch import contextmatch_scores
+
+ROOT = Path(__file__).resolve().parent.parent
+SENTENCES = ["You will mentor junior developers.", "Experience with PostgreSQL and Kubernetes is a plus.",
+             "Fluent German and English, written and spoken.", "Team player."]
+HAS_ORT = all(importlib.util.find_spec(m) for m in ("onnxruntime", "onnx", "onnxscript"))
+
+
+@pytest.fixture(scope="module")
+def full_extractor(model_and_tokenizer):
+    return SkillExtractor(model_and_tokenizer, scoring="full")
+
+
+def _assert_same_skills(fast, slow):
+    assert [[m.uri for m in s.skills] for s in fast.sentences] == [[m.uri for m in s.skills] for s in slow.sentences]
+    for a, b in zip(fast.sentences, slow.sentences):
+        for x, y in zip(a.skills, b.skills):
+            assert x.score == pytest.approx(y.score, abs=1e-5)
+            assert [e.text for e in x.evidence] == [e.text for e in y.evidence]
+            assert [e.weight for e in x.evidence] == pytest.approx([e.weight for e in y.evidence], abs=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("k,candidates", [(1, None), (5, 5), (10, None), (20, 4000)])
+def test_bound_topk_equals_full_scoring(dtype, k, candidates):
+    gen = torch.Generator().manual_seed(k)
+    x = torch.randn(4, 7, 16, generator=gen) * 3
+    mask = torch.ones(4, 7, dtype=torch.long)
+    mask[1, 4:] = 0
+    mask[3, 1:] = 0
+    skills = torch.randn(3000, 16, generator=gen) * 2
+    values, indices, alpha = contextmatch_topk(x, mask, skills, k, 0.5, unit_rows(skills).to(dtype), candidates)
+    full = contextmatch_scores(x, mask, skills, 0.5).topk(k)
+    assert torch.equal(indices, full.indices)
+    assert torch.allclose(values, full.values, atol=1e-6)
+    assert torch.allclose(alpha.sum(dim=1), torch.ones(4, k), atol=1e-6)
+    assert alpha[1, 4:].abs().sum() == 0  # padding carries no attention
+
+
+def test_bound_is_an_upper_bound_of_every_score():
+    gen = torch.Generator().manual_seed(1)
+    x, skills = torch.randn(3, 9, 12, generator=gen), torch.randn(400, 12, generator=gen) * 5
+    mask = torch.tensor([[1] * 9, [1] * 5 + [0] * 4, [1] * 2 + [0] * 7])
+    for temperature in (0.1, 1.0, 10.0):
+        scores = contextmatch_scores(x, mask, skills, temperature)
+        assert (scores <= cosine_bounds(x, mask, unit_rows(skills)) + 1e-6).all()
+
+
+def test_default_extraction_equals_full_scoring(extractor, full_extractor, example_ad):
+    assert extractor.scoring == "bound"
+    _assert_same_skills(extractor.extract(example_ad, threshold=-1), full_extractor.extract(example_ad, threshold=-1))
+    _assert_same_skills(extractor.extract(example_ad, top_k=12, threshold=-1),
+                        full_extractor.extract(example_ad, top_k=12, threshold=-1))
+
+
+def test_bound_path_does_not_depend_on_the_batch(extractor):
+    long = " ".join(["the team ships reliable software every week"] * 8) + " with strong PostgreSQL skills"
+    alone = extractor.extract(SENTENCES[1], threshold=-1).sentences[0].skills
+    batched = extractor.extract_many([long + ".\n" + SENTENCES[1], SENTENCES[2]], threshold=-1)[0].sentences[1].skills
+    assert [m.uri for m in alone] == [m.uri for m in batched]
+    assert [m.score for m in alone] == pytest.approx([m.score for m in batched], abs=1e-5)
+
+
+def test_batches_are_length_bucketed(extractor):
+    windows = extractor._all_windows(["a b c d e f g h", "a", "a b c"])
+    assert [w.length for w in windows] == [8, 1, 3]
+    assert extractor._batch_order(windows) == [1, 2, 0]
+
+
+def _assert_close_at_the_top(reference, scores, tolerance):
+    """Scores of each sentence's top 5 reference skills within ``tolerance``, a fifth of it on average overall."""
+    top = reference.topk(5, dim=1).indices
+    assert (scores.gather(1, top) - reference.gather(1, top)).abs().max() < tolerance
+    assert (scores - reference).abs().mean() < tolerance / 5
+    assert torch.equal(reference.argmax(dim=1), scores.argmax(dim=1))
+
+
+@pytest.mark.parametrize("quantize,tolerance", [("int8", 0.08), ("bf16", 0.01)])
+def test_quantized_encoders_score_close_to_float32(model_and_tokenizer, extractor, quantize, tolerance):
+    reduced = SkillExtractor(model_and_tokenizer, quantize=quantize)
+    _assert_close_at_the_top(extractor.score_sentences(SENTENCES), reduced.score_sentences(SENTENCES), tolerance)
+    assert extractor.encoder.model is model_and_tokenizer[0]
+    assert (reduced.encoder.model is model_and_tokenizer[0]) == (quantize == "bf16")  # int8 quantizes a copy
+    assert all(p.dtype == torch.float32 for p in model_and_tokenizer[0].parameters())  # left as it was
+    assert torch.equal(reduced.skill_embeddings, extractor.skill_embeddings)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_ORT, reason="the onnx extra is not installed")
+@pytest.mark.parametrize("quantize,tolerance", [(None, 1e-4), ("int8", 0.08)])
+def test_onnx_runtime_encoder_scores_close_to_torch(model_and_tokenizer, extractor, quantize, tolerance):
+    onnx = SkillExtractor(model_and_tokenizer, backend="onnx", quantize=quantize)
+    _assert_close_at_the_top(extractor.score_sentences(SENTENCES), onnx.score_sentences(SENTENCES), tolerance)
+    assert "site-packages" not in str(onnx.encoder.path)
+
+
+def test_bad_speed_options_are_refused(model_and_tokenizer):
+    with pytest.raises(ValueError, match="quantize mode"):
+        SkillExtractor(model_and_tokenizer, quantize="int4")
+    with pytest.raises(ValueError, match="backend"):
+        SkillExtractor(model_and_tokenizer, backend="tensorrt")
+    with pytest.raises(ValueError, match="onnx backend"):
+        SkillExtractor(model_and_tokenizer, backend="onnx", quantize="bf16")
+    with pytest.raises(ValueError, match="scoring"):
+        SkillExtractor(model_and_tokenizer, scoring="approximate")
+    with pytest.raises(ValueError, match="threads"):
+        configure_threads(0)
+
+
+def test_threads_use_the_available_cores():
+    before = torch.get_num_threads()
+    try:
+        assert configure_threads(1) == 1
+        assert configure_threads() == min(1, available_cores())  # the default never exceeds what the process has
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_cli_speed_options_parse():
+    from contextmatch.cli import build_parser
+
+    args = build_parser().parse_args(["extract", "ad.txt", "--int8", "--backend", "onnx", "--threads", "2"])
+    assert (args.quantize, args.backend, args.threads) == ("int8", "onnx", 2)
+    assert build_parser().parse_args(["extract", "ad.txt"]).quantize is None
+
+
+def test_shipped_benchmark_sentences():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from throughput import load_ads
+
+    ads = load_ads()
+    assert sum(len(ad.splitlines()) for ad in ads) >= 500
+    assert (ROOT / "benchmarks" / "data" / "README.md").exists()
+
+
+@pytest.mark.slow
+def test_throughput_benchmark_runs_on_a_tiny_setting(tmp_path):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import render
+    import throughput
+
+    out = tmp_path / "speed" / "throughput.json"
+    assert throughput.main(["--configs", "baseline", "default", "--rounds", "1", "--latency", "2", "--ads", "1",
+                            "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert [r["key"] for r in result["rows"]] == ["baseline", "default"]
+    assert result["rows"][0]["vs_baseline"] == 1.0
+    assert all(r["sentences_per_s"] > 0 and r["peak_rss_mb"] > 0 and r["p95_ms"] >= r["p50_ms"]
+               for r in result["rows"])
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n\n## Speed\n\n<!-- speed:start -->\nold\n<!-- speed:end -->\n\n## Demo\n")
+    assert render.main(["--results-dir", str(out.parent), "--readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert "| **mean-pooled cosine baseline" in text and "old" not in text and text.endswith("## Demo\n")
+
+
+def test_benchmark_helpers_doctests():
+    import doctest
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import large_labels
+    import render
+
+    for module in (render, large_labels):
+        assert doctest.testmod(module).failed == 0
