@@ -209,7 +209,7 @@ def test_model_cards_parse_and_carry_the_results(release_dir):
     assert hub_id(rel.DATASET) in data.datasets and data.metrics == [hub_id(rel.METRIC)]
     tech = results("skills", "tech", "test", "ConTeXT-match, contextmatch-default")
     found = {(r.dataset_type, r.dataset_split, r.metric_type): r.metric_value for r in data.eval_results}
-    assert found[("TechWolf/skill-extraction-tech", "test", "rp@5")] == tech["rp@5"] == 55.1
+    assert found[("TechWolf/skill-extraction-tech", "test", "rp@5")] == tech["rp@5"]
     skill_xl = results("skills", "skill-xl", "validation", "ConTeXT-match, contextmatch-default")
     assert found[(hub_id(rel.DATASET), "validation", "mrr")] == skill_xl["mrr"]
     assert f'from_pretrained("{hub_id(rel.SKILL_MODEL)}"' in card.text

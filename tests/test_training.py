@@ -109,11 +109,13 @@ def test_training_rp_at_5_agrees_with_the_metric_module():
 def test_skill_skill_term_and_special_token_policy_train_and_save(tmp_path, model_and_tokenizer):
     model, tokenizer = model_and_tokenizer
     labels = ["PostgreSQL", "German", "provide mentorship"]
-    alts = {"PostgreSQL": ("Postgres",), "German": ("German language",), "provide mentorship": ()}
+    matched = {"PostgreSQL": ("Postgres",), "German": ("German language",), "provide mentorship": ()}
+    swapped = {"PostgreSQL": ("German language",), "German": ("Postgres",), "provide mentorship": ()}
     with torch.no_grad():
         vectors = model.embed_skill_labels(tokenizer, labels)
-        loss = skill_skill_loss(model, tokenizer, labels, vectors, alts, random.Random(0), scale=20.0)
-    assert loss.ndim == 0 and torch.isfinite(loss) and loss > 0  # two skills with alternatives take part
+        right, wrong = (skill_skill_loss(model, tokenizer, labels, vectors, alts, random.Random(0), scale=20.0)
+                        for alts in (matched, swapped))
+    assert right.ndim == 0 and torch.isfinite(right) and wrong > 1.0 > right  # two skills with alternatives take part
     data = _tiny_data(tmp_path / "data")
     state = train(TrainConfig(data=str(data), out=str(tmp_path / "run"), batch_size=4, max_steps=2, eval_every=100,
                               validation=[], threads=1, device="cpu", skill_weight=1.0, attend_special_tokens=False))
