@@ -12,6 +12,8 @@ import json
 import sys
 from pathlib import Path
 
+from contextmatch.results_tables import cell
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "results" / "speed"
 README = ROOT / "README.md"
@@ -93,7 +95,7 @@ def accuracy_table(records: list[dict]) -> str:
                 cells.append("–")
                 continue
             delta = f" ({r['rp@5'] - ref['rp@5']:+.2f})" if ref else ""
-            cells.append(f"{r['rp@5']:.2f} / {r['rp@10']:.2f} / {r['mrr']:.3f}{delta}")
+            cells.append(cell(r) + delta)
         lines.append(f"| {variant} | {' | '.join(cells)} |")
     return "\n".join(lines)
 

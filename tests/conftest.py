@@ -1,5 +1,6 @@
 """Shared fixtures: one offline environment and one default model per test session."""
 
+import json
 import os
 import sys
 import tempfile
@@ -45,3 +46,10 @@ def run_cli(*args, stdin: bytes | None = None, timeout: float = 600):
         [sys.executable, "-m", "contextmatch.cli", *map(str, args)], input=stdin, capture_output=True,
         timeout=timeout, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
+
+
+def shipped_threshold() -> float:
+    """The extraction threshold stored in the shipped default model's config."""
+    from contextmatch.models import SHIPPED_MODEL_DIR
+
+    return json.loads((SHIPPED_MODEL_DIR / "config.json").read_text())["score_threshold"]

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, shipped_threshold
 
 from contextmatch.batch import BatchError, extract_json, run_batch
 from contextmatch.inputs import InputError, read_documents, read_records
@@ -124,7 +124,7 @@ def test_bad_records_and_duplicates_are_reported(reference):
     sentence = _rows(reference, "sentences")[0]
     assert (sentence["row"], sentence["id"], sentence["sentence"]) == (1, "ad000", "Experience with PostgreSQL.")
     for skill in sentence["skills"]:
-        assert skill["uri"].startswith("http://data.europa.eu/esco/skill/") and skill["score"] >= _shipped_threshold()
+        assert skill["uri"].startswith("http://data.europa.eu/esco/skill/") and skill["score"] >= shipped_threshold()
         for ev in skill["evidence"]:
             assert sentence["sentence"][ev["start"] : ev["end"]] == ev["text"]
 
@@ -269,9 +269,3 @@ def test_ray_data_gives_the_rows_of_a_local_run(reference, corpus):
             assert [s["uri"] for s in mine["skills"]] == [s["uri"] for s in theirs["skills"]]
             assert [s["score"] for s in mine["skills"]] == pytest.approx([s["score"] for s in theirs["skills"]],
                                                                          abs=1e-4)
-
-
-def _shipped_threshold() -> float:
-    from contextmatch.models import SHIPPED_MODEL_DIR
-
-    return json.loads((SHIPPED_MODEL_DIR / "config.json").read_text())["score_threshold"]

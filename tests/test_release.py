@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, run_cli, shipped_threshold
 
 import contextmatch
 from contextmatch import release as rel
@@ -332,7 +332,7 @@ def test_space_main_runs_on_the_local_release_folders(release_dir, monkeypatch):
     assert app.released_model("title_model") == str(folder(release_dir, rel.TITLE_MODEL))
     assert app.model_name() == hub_id(rel.SKILL_MODEL)
     model, _ = app.model_pair()
-    assert model.config.model_type == "contextmatch" and model.config.score_threshold == pytest.approx(_shipped_threshold())
+    assert model.config.model_type == "contextmatch" and model.config.score_threshold == pytest.approx(shipped_threshold())
 
 
 def test_deployed_space_loads_the_models_by_hub_id(release_dir, tmp_path, monkeypatch):
@@ -348,9 +348,3 @@ def test_deployed_space_loads_the_models_by_hub_id(release_dir, tmp_path, monkey
     assert app.released_model("skill_model") == f"/snap/{hub_id(rel.SKILL_MODEL)}"
     assert app.released_model("title_model") == f"/snap/{hub_id(rel.TITLE_MODEL)}"
     assert downloads == [hub_id(rel.SKILL_MODEL), hub_id(rel.TITLE_MODEL)]
-
-
-def _shipped_threshold() -> float:
-    from contextmatch.models import SHIPPED_MODEL_DIR
-
-    return json.loads((SHIPPED_MODEL_DIR / "config.json").read_text())["score_threshold"]
