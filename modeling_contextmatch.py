@@ -112,11 +112,11 @@ class ContextMatchModel(PreTrainedModel):
     def score(self, token_embeddings, attention_mask, skill_embeddings, skill_chunk=1024):
         """ConTeXT scores (batch, skills) of encoded sentences against a skill matrix, in memory-bounded chunks."""
         return contextmatch_scores(
-            token_embeddings, self.attention_mask(attention_mask), skill_embeddings, self.config.attn_temperature,
+            token_embeddings, self.scoring_mask(attention_mask), skill_embeddings, self.config.attn_temperature,
             skill_chunk,
         )
 
-    def attention_mask(self, attention_mask):
+    def scoring_mask(self, attention_mask):
         """The tokens that take part in the sentence attention, by the special-token policy of the config."""
         if getattr(self.config, "attend_special_tokens", True):
             return attention_mask
@@ -131,7 +131,7 @@ class ContextMatchModel(PreTrainedModel):
         if skills.dim() == 2:
             skills = skills.unsqueeze(0).expand(token_embeddings.shape[0], -1, -1)
         logits = torch.einsum("bld,bkd->blk", token_embeddings.float(), skills)
-        return token_attention(logits, self.attention_mask(attention_mask), self.config.attn_temperature)
+        return token_attention(logits, self.scoring_mask(attention_mask), self.config.attn_temperature)
 
     def forward(self, input_ids, attention_mask, skill_input_ids, skill_attention_mask, **kwargs):
         """Score matrix (sentences, skills) for training: every sentence against every skill label given."""

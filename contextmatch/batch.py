@@ -57,7 +57,8 @@ NO_SENTENCES = "no text left after cleaning (markup or bullets only)"
 # Options that change the output: a resumed run must use the same ones (the flag names the CLI gives them).
 OPTION_FLAGS = {"input_format": "--input-format", "text_column": "--text-column", "id_column": "--id-column",
                 "chunk_size": "--chunk-size", "duplicate_ids": "--duplicate-ids", "model": "--model",
-                "top_k": "--top-k", "threshold": "--threshold", "esco_version": "ESCO version"}
+                "top_k": "--top-k", "threshold": "--threshold", "esco_version": "ESCO version",
+                "quantize": "--quantize", "backend": "--backend"}
 
 
 class BatchError(ValueError):
@@ -409,7 +410,9 @@ class BatchJob:
 
             self._extractor = SkillExtractor(self.options["model"], self.options["esco_version"],
                                              top_k=self.options["top_k"], threshold=self.options["threshold"],
-                                             batch_size=self.batch_size, device=self.device)
+                                             batch_size=self.batch_size, device=self.device,
+                                             quantize=self.options.get("quantize"),
+                                             backend=self.options.get("backend", "torch"))
         identity = self._model_identity()
         if not self.manifest.get("model"):
             self.manifest["model"] = identity
@@ -543,14 +546,16 @@ def run_batch(path: str, out: str, *, model: str | None = None, extractor=None, 
               text_column: str = "text", id_column: str | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE,
               top_k: int | None = None, threshold: float | None = None, esco_version: str | None = None,
               duplicate_ids: str = "keep", batch_size: int = 32, device: str | None = None,
-              progress: bool | None = None, on_chunk: Callable | None = None) -> dict:
+              quantize: str | None = None, backend: str = "torch", progress: bool | None = None,
+              on_chunk: Callable | None = None) -> dict:
     """Extract the skills of every ad of a JSONL, CSV or Parquet corpus into Parquet shards in ``out``; resumable.
 
     Run it again with the same arguments after a crash or a kill and it finishes the job; with other options or
     another input it refuses. ``extractor`` is an already loaded :class:`SkillExtractor` (its ``top_k`` and
     ``threshold`` apply); else ``model`` is loaded when a chunk needs it. ``model`` names it in the manifest either
-    way; the manifest also keeps a digest of the weights, and a resumed run with other weights is refused. ``duplicate_ids``: ``keep`` extracts
-    every record and lists shared ids in ``duplicate_ids.parquet``; ``skip`` turns every record after the first
+    way; the manifest also keeps a digest of the weights, and a resumed run with other weights is refused.
+    ``quantize`` and ``backend`` run the sentence encoder as in :class:`SkillExtractor`. ``duplicate_ids``: ``keep``
+    extracts every record and lists shared ids in ``duplicate_ids.parquet``; ``skip`` turns every record after the first
     with an id into an error (the ids seen stay in memory). ``progress``: ``None`` shows a bar on a terminal and a
     line per shard otherwise. ``on_chunk(index, records, table)`` is called after each chunk written. Returns the
     final manifest, with counts of records, ads, sentences and errors.
@@ -561,6 +566,8 @@ def run_batch(path: str, out: str, *, model: str | None = None, extractor=None, 
     if extractor is not None:
         if top_k not in (None, extractor.top_k) or threshold not in (None, extractor.threshold):
             raise ValueError("give top_k and threshold to the SkillExtractor, not to run_batch")
+        if quantize is not None or backend != "torch":
+            raise ValueError("give quantize and backend to the SkillExtractor, not to run_batch")
         esco_version = esco_version or extractor.esco.version
     top_k = top_k or DEFAULT_TOP_K
     if duplicate_ids not in DUPLICATE_POLICIES:
@@ -570,5 +577,8 @@ def run_batch(path: str, out: str, *, model: str | None = None, extractor=None, 
     options = {"input_format": input_format or guess_format(str(path)), "text_column": text_column,
                "id_column": id_column, "chunk_size": chunk_size, "duplicate_ids": duplicate_ids, "model": model,
                "top_k": top_k, "threshold": threshold, "esco_version": esco_version or DEFAULT_ESCO_VERSION}
+    # recorded only when not the defaults, so runs started before these options existed still resume
+    options.update({key: value for key, value in (("quantize", quantize), ("backend", backend))
+                    if value not in (None, "torch")})
     job = BatchJob(path, out, options, extractor=extractor, batch_size=batch_size, device=device)
     return job.run(progress=progress, on_chunk=on_chunk)

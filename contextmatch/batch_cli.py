@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .batch import DEFAULT_CHUNK_SIZE, DUPLICATE_POLICIES
-from .cli import _positive
+from .cli import _positive, add_encoder_options
 from .inputs import RECORD_FORMATS
 
 EPILOG = """output folder:
@@ -53,6 +53,7 @@ def register(commands) -> None:
                                        "(default: the shipped default model)")
     batch.add_argument("--batch-size", type=_positive, metavar="N", default=32, help="sentences encoded at once (default: 32)")
     batch.add_argument("--device", metavar="DEVICE", help="torch device, e.g. cpu or cuda (default: cuda when available)")
+    add_encoder_options(batch)
     batch.add_argument("--quiet", action="store_true", help="no progress output")
     batch.set_defaults(handler=_batch)
 
@@ -63,7 +64,8 @@ def _batch(args) -> int:
     manifest = run_batch(args.input, args.out, model=args.model, input_format=args.input_format,
                          text_column=args.text_column, id_column=args.id_column, chunk_size=args.chunk_size,
                          top_k=args.top_k, threshold=args.threshold, duplicate_ids=args.duplicate_ids,
-                         batch_size=args.batch_size, device=args.device, progress=False if args.quiet else None)
+                         batch_size=args.batch_size, device=args.device, quantize=args.quantize,
+                         backend=args.backend, progress=False if args.quiet else None)
     counts = manifest["counts"]
     print(f"done: {counts['records']:,} records -> {counts['ads']:,} ads ({counts['sentences']:,} sentences) in "
           f"{args.out}/ads and {args.out}/sentences; {counts['errors']:,} bad records in {args.out}/errors")

@@ -20,6 +20,17 @@ COMMAND_MODULES: tuple[str, ...] = (
 EPILOG = "This service uses the ESCO classification of the European Commission."
 
 
+def add_encoder_options(parser) -> None:
+    """--quantize/--int8 and --backend: how the sentence encoder runs (``extract`` and ``batch``)."""
+    parser.add_argument("--quantize", choices=("int8", "bf16"),
+                        help="sentence encoder precision: int8 (CPU) or bf16 (CPUs with AVX512-BF16/AMX, GPUs); "
+                             "skill embeddings stay float32 (default: float32)")
+    parser.add_argument("--int8", dest="quantize", action="store_const", const="int8", help="same as --quantize int8")
+    parser.add_argument("--backend", choices=("torch", "onnx"), default="torch",
+                        help="run the sentence encoder on torch (default) or ONNX Runtime (CPU, float32 or int8; "
+                             "pip install \"contextmatch[onnx]\")")
+
+
 def _positive(value: str) -> int:
     number = int(value)
     if number < 1:
@@ -64,13 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     extract.add_argument("--ads-per-chunk", type=_positive, default=64,
                          help="ads read and scored together when streaming JSONL/CSV (default: 64)")
     extract.add_argument("--device", help="torch device, e.g. cpu or cuda (default: cuda when available)")
-    extract.add_argument("--quantize", choices=("int8", "bf16"),
-                         help="sentence encoder precision: int8 (CPU) or bf16 (CPUs with AVX512-BF16/AMX, GPUs); "
-                              "skill embeddings stay float32 (default: float32)")
-    extract.add_argument("--int8", dest="quantize", action="store_const", const="int8", help="same as --quantize int8")
-    extract.add_argument("--backend", choices=("torch", "onnx"), default="torch",
-                         help="run the sentence encoder on torch (default) or ONNX Runtime (CPU, float32 or int8; "
-                              "pip install \"contextmatch[onnx]\")")
+    add_encoder_options(extract)
     extract.add_argument("--threads", type=_positive,
                          help="CPU threads (default: the cores this process may use)")
 

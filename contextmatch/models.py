@@ -19,6 +19,9 @@ from .cache import cache_dir
 
 PACKAGE_DIR = Path(__file__).parent
 SHIPPED_MODEL_DIR = PACKAGE_DIR / "models" / "contextmatch-default"
+# A model folder may hold only the weights that training changed, on top of the base named by its config's
+# ``base_model`` (so a model trained on all-mpnet-base-v2 ships in tens of MB, not 440).
+TRAINED_WEIGHTS = "trained_weights.safetensors"
 MINILM = "all-MiniLM-L6-v2"
 MPNET = "all-mpnet-base-v2"
 HUB_IDS = {MINILM: "sentence-transformers/all-MiniLM-L6-v2", MPNET: "sentence-transformers/all-mpnet-base-v2"}
@@ -96,6 +99,9 @@ def resolve(name_or_path: str | None) -> str:
         return str(minilm_path())
     if name in (MPNET, HUB_IDS[MPNET]):
         return str(mpnet_path())
+    shipped = PACKAGE_DIR / "models" / name
+    if "/" not in name and (shipped / "config.json").exists():  # e.g. "contextmatch-mpnet"
+        return str(shipped)
     if Path(name).exists():
         if not (Path(name) / "config.json").exists():
             raise ModelNotFound(f"{name} is not a model folder (it has no config.json)")
@@ -122,7 +128,9 @@ def load_model(name_or_path: str | None = None, device: str | None = None):
     tokenizer = AutoTokenizer.from_pretrained(path, **({"config": config} if config is not None else {}))
     if not tokenizer.is_fast:
         raise ModelNotFound(f"{path}: a fast tokenizer (tokenizer.json) is needed for evidence offsets")
-    if is_contextmatch:
+    if is_contextmatch and (Path(path) / TRAINED_WEIGHTS).exists():
+        model = _load_on_base(Path(path), config)
+    elif is_contextmatch:
         model = ContextMatchModel.from_pretrained(path, config=config, dtype=torch.float32)  # weights may be float16
     else:
         encoder = AutoModel.from_pretrained(path)
@@ -132,6 +140,34 @@ def load_model(name_or_path: str | None = None, device: str | None = None):
         model = ContextMatchModel(config, encoder=encoder)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     return model.to(device).eval(), tokenizer
+
+
+def _load_on_base(folder: Path, config: ContextMatchConfig) -> ContextMatchModel:
+    """A model stored as its trained weights only: load ``config.base_model`` and put them on top."""
+    from safetensors.torch import load_file
+
+    model = ContextMatchModel(config, encoder=AutoModel.from_pretrained(resolve(config.base_model)))
+    trained = load_file(folder / TRAINED_WEIGHTS)
+    unknown = sorted(set(trained) - set(model.state_dict()))
+    if unknown:
+        raise ModelNotFound(f"{folder / TRAINED_WEIGHTS} holds weights that {config.base_model} lacks: {unknown[:3]}")
+    model.load_state_dict({k: v.float() for k, v in trained.items()}, strict=False)
+    return model
+
+
+def save_trained_weights(model: ContextMatchModel, base: ContextMatchModel, folder: Path,
+                         dtype: torch.dtype = torch.float16) -> list[str]:
+    """Write the config and the weights of ``model`` that differ from ``base`` (as ``dtype``) to ``folder``;
+    returns their names. :func:`load_model` puts them back on top of the base."""
+    from safetensors.torch import save_file
+
+    reference = base.state_dict()
+    changed = {k: v.detach().to(dtype).contiguous() for k, v in model.state_dict().items()
+               if not torch.equal(v, reference[k])}
+    folder.mkdir(parents=True, exist_ok=True)
+    model.config.save_pretrained(folder)
+    save_file(changed, str(folder / TRAINED_WEIGHTS), metadata={"base_model": model.config.base_model})
+    return sorted(changed)
 
 
 def _is_contextmatch_hub(path: str) -> bool:

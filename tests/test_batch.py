@@ -269,3 +269,20 @@ def test_ray_data_gives_the_rows_of_a_local_run(reference, corpus):
             assert [s["uri"] for s in mine["skills"]] == [s["uri"] for s in theirs["skills"]]
             assert [s["score"] for s in mine["skills"]] == pytest.approx([s["score"] for s in theirs["skills"]],
                                                                          abs=1e-4)
+
+
+def test_quantized_batch_matches_the_quantized_extractor_and_resumes_only_so(tmp_path):
+    from contextmatch.extractor import SkillExtractor
+
+    small = tmp_path / "small.jsonl"
+    _write_jsonl(small, _ads(4))
+    out = tmp_path / "int8"
+    done = _batch(small, "--out", out, "--id-column", "id", "--int8", "--quiet")
+    assert done.wait(timeout=600) == 0, (tmp_path / "int8.log").read_text()[-3000:]
+    assert json.loads((out / "manifest.json").read_text())["options"]["quantize"] == "int8"
+    quantized = SkillExtractor(quantize="int8", batch_size=32)
+    expected = [[s.label for s in sentence.skills] for ad in quantized.extract_many([a["text"] for a in _ads(4)])
+                for sentence in ad.sentences]
+    assert [[s["label"] for s in row["skills"]] for row in _rows(out, "sentences")] == expected
+    with pytest.raises(BatchError, match="--quantize int8 there, None now"):
+        run_batch(small, out, id_column="id")

@@ -26,8 +26,10 @@ def test_training_data_never_contains_a_benchmark_sentence(tmp_path):
 
 def test_shared_and_other_gold_skills_are_never_negatives():
     batch = [{"skills": ["x"]}, {"skills": ["x", "y"]}, {"skills": ["y"]}]
-    for seed in range(10):
-        labels, targets, mask = batch_targets(batch, random.Random(seed))
+    neighbours = {"x": ["y", "z"], "y": ["x", "w"]}  # hard negatives: another text's gold, or new labels
+    for seed, hard in [(seed, hard) for seed in range(10) for hard in (None, neighbours)]:
+        labels, targets, mask = batch_targets(batch, random.Random(seed), hard)
+        assert hard is None or len(labels) > 2  # the hard negatives did add columns
         assert len(labels) == len(set(labels))
         for row, record in enumerate(batch):
             assert labels[targets[row]] in record["skills"]
@@ -85,6 +87,33 @@ def test_gpu_recipe_code_path_runs_on_cpu(tmp_path):
     assert done.returncode == 0, done.stderr.decode()[-3000:]
     config = json.loads((tmp_path / "gpu" / "train_config.json").read_text())
     assert config["lr"] == 2e-5 and config["max_text_length"] == 96
+
+
+def test_top_layer_training_changes_only_the_top_layers_and_ships_as_a_small_delta(tmp_path):
+    """--train-layers 1: only the last transformer layer moves; its weights alone, on top of the base, give the
+    trained model's scores back (the way a model trained on all-mpnet-base-v2 is shipped)."""
+    from contextmatch.models import TRAINED_WEIGHTS, load_model, save_trained_weights
+
+    data = _tiny_data(tmp_path / "data")
+    out = tmp_path / "top"
+    # batch 16 holds all four distinct pairs (smaller batches of this data hold copies of one pair: zero loss)
+    done = run_cli("train", "--recipe", "cpu-mpnet", "--base", "all-MiniLM-L6-v2", "--train-layers", "1",
+                   "--lr", "1e-3", "--scale", "1", "--data", data, "--out", out, "--sources", "test",
+                   "--batch-size", "16", "--max-steps", "3", "--eval-every", "100", "--threads", "1", "--device", "cpu")
+    assert done.returncode == 0, done.stderr.decode()[-3000:]
+    trained, tokenizer = load_model(str(out / "best"), device="cpu")
+    base, _ = load_model("all-MiniLM-L6-v2", device="cpu")
+    names = save_trained_weights(trained, base, tmp_path / "delta", dtype=torch.float32)
+    assert names and all(name.startswith("encoder.encoder.layer.5.") for name in names)
+    tokenizer.save_pretrained(tmp_path / "delta")
+    assert (tmp_path / "delta" / TRAINED_WEIGHTS).exists() and not (tmp_path / "delta" / "model.safetensors").exists()
+    again, _ = load_model(str(tmp_path / "delta"), device="cpu")
+    sentences, labels = ["We use PostgreSQL daily.", "Mentor our juniors."], ["PostgreSQL", "provide mentorship"]
+    expected = trained.score_sentences(tokenizer, sentences, trained.embed_skill_labels(tokenizer, labels))
+    got = again.score_sentences(tokenizer, sentences, again.embed_skill_labels(tokenizer, labels))
+    assert torch.allclose(got, expected, atol=1e-5)
+    moved = max((trained.state_dict()[name] - base.state_dict()[name]).abs().max().item() for name in names)
+    assert moved > 1e-4  # real training steps, not rounding noise
 
 
 def test_recipe_sources_exist_in_the_training_data(tmp_path):
