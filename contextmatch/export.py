@@ -22,7 +22,7 @@ NO_RESULTS = "No evaluation results are recorded for this model yet: run `contex
 
 def model_card(model, repo: str, results: str | None = None) -> str:
     """The README.md of an exported model, from ``model_cards/contextmatch.md``."""
-    from .results_tables import ablation_markdown, comparison_markdown
+    from .results_tables import TRAINING_RUNS_README, comparison_markdown, markdown_table
 
     template = (MODEL_CARDS / "contextmatch.md").read_text(encoding="utf-8")
     config = model.config
@@ -41,7 +41,8 @@ def model_card(model, repo: str, results: str | None = None) -> str:
                         if getattr(config, "attend_special_tokens", True)
                         else "CLS and SEP are left out of the attention"),
         comparison=comparison_markdown() or NO_RESULTS,
-        ablation=ablation_markdown() or "Not measured for this model.",
+        ablation=markdown_table() or "Not measured for this model.",
+        cpu_runs=markdown_table(TRAINING_RUNS_README) or "Not measured for this model.",
         score_threshold=config.score_threshold,
         esco_version=config.esco_version,
         n_skills=len(load_esco(config.esco_version).skills),

@@ -8,6 +8,7 @@ from pathlib import Path
 from .evaluation import RESULTS_DIR
 
 ABLATION_README = RESULTS_DIR.parent / "ablation" / "README.md"
+TRAINING_RUNS_README = RESULTS_DIR.parent / "training" / "README.md"  # scripts/training_runs_table.py
 COLUMNS = [("tech", "test"), ("house", "test"), ("skill-xl", "validation")]
 VALIDATION = [("tech", "validation"), ("house", "validation")]
 REPORTED = [  # (system, {column: "RP@5 / RP@10 / MRR"}), as reported by their authors (DESIGN.md §4)
@@ -63,8 +64,9 @@ def comparison_markdown(results_dir: Path = RESULTS_DIR) -> str | None:
         table(results, VALIDATION, reported=False)])
 
 
-def ablation_markdown(path: Path = ABLATION_README) -> str | None:
-    """The ablation table written by ``scripts/ablation.py --table``; None when it has not run."""
+def markdown_table(path: Path = ABLATION_README) -> str | None:
+    """The table of a results README (the ablations of ``scripts/ablation.py --table`` by default); None when it
+    has not been written."""
     if not Path(path).exists():
         return None
     return "\n".join(line for line in Path(path).read_text(encoding="utf-8").splitlines() if line.startswith("|"))

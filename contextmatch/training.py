@@ -2,7 +2,8 @@
 
 Each batch holds (text, skill) pairs. Every text is scored against every distinct positive skill label of the
 batch; cross-entropy over ``scale * score`` pulls a text to its own skill. A skill that appears twice in a batch is
-one column, and a text's other gold skills are masked out, so no true skill is ever a negative. Training is
+one column, and a text's other gold skills are masked out, so no true skill is ever a negative. Options: hard
+negatives (a positive skill's nearest other skills as extra columns) and training only the top layers. Training is
 deterministic for a seed, validates RP@5 on TECH and HOUSE validation periodically, keeps the best model, and saves a
 checkpoint that ``--resume`` continues from after a kill.
 """

@@ -81,3 +81,10 @@ def test_unknown_model_gives_a_clear_error(tmp_path):
         resolve(str(tmp_path))
     with pytest.raises(ModelNotFound, match="not found"):
         resolve("someone/unknown-model")
+
+
+def test_shipped_models_resolve_by_folder_name():
+    from contextmatch.models import SHIPPED_MODEL_DIR, resolve
+
+    assert resolve("contextmatch-default") == str(SHIPPED_MODEL_DIR)
+    assert resolve(None) == str(SHIPPED_MODEL_DIR)

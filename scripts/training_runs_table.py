@@ -1,0 +1,70 @@
+"""Keep the validation history of CPU training runs in results/training/ and render their comparison table.
+
+    python scripts/training_runs_table.py runs/cpu-v2 runs/cpu-mpnet-v2 runs/cpu-hn10
+
+Each run folder's ``train_config.json`` and ``history.json`` (written by ``contextmatch train``) are copied to
+``results/training/<run>.json``; the table in ``results/training/README.md`` is rebuilt from every file there, so
+runs recorded earlier stay in it. Validation only: TECH and HOUSE validation RP@5, the splits used for selection.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "results" / "training"
+START, END = "<!-- runs:start -->", "<!-- runs:end -->"
+
+
+def record(run: Path) -> dict:
+    """The run's settings, validation history and best step, as stored in results/training/."""
+    config = json.loads((run / "train_config.json").read_text())
+    history = json.loads((run / "history.json").read_text())
+    best = max(history, key=lambda h: h["mean"])
+    return {"run": run.name, "config": config, "history": history, "best": best}
+
+
+def row(entry: dict) -> str:
+    """One table row: what the run changed and its best validation RP@5.
+
+    >>> row({"run": "r", "config": {"base": "b", "lr": 1e-4, "max_steps": 9, "batch_size": 64},
+    ...      "best": {"step": 3, "rp@5": {"tech": 70.0, "house": 60.0}, "mean": 65.0},
+    ...      "history": [{"step": 3, "mean": 65.0, "seconds": 60}]})
+    '| r | b | all | 0 | 0.0001 | 64 | 3 of 9 | 70.00 | 60.00 | **65.00** | 3: 65.00 | 1.0 |'
+    """
+    config, best = entry["config"], entry["best"]
+    curve = ", ".join(f"{h['step']}: {h['mean']:.2f}" for h in entry["history"])
+    steps = config.get("max_steps") or "epochs " + str(config.get("epochs"))
+    return (f"| {entry['run']} | {config['base']} | {config.get('train_layers') or 'all'} | "
+            f"{config.get('hard_negatives', 0)} | {config['lr']} | {config['batch_size']} | {best['step']} of "
+            f"{steps} | {best['rp@5']['tech']:.2f} | {best['rp@5']['house']:.2f} | **{best['mean']:.2f}** | {curve} | "
+            f"{entry['history'][-1]['seconds'] / 60:.1f} |")
+
+
+def table(entries: list[dict]) -> str:
+    header = ("| run | base | trained layers | hard negatives (k) | lr | batch | best step | TECH val RP@5 | "
+              "HOUSE val RP@5 | mean | mean at each validation | minutes |\n|---|---|---|---|---|---|---|---|---|---|---|---|")
+    return "\n".join([header] + [row(e) for e in entries])
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="*", type=Path, help="run folders to record (none: only re-render)")
+    args = parser.parse_args(argv)
+    OUT.mkdir(parents=True, exist_ok=True)
+    for run in args.runs:
+        (OUT / f"{run.name}.json").write_text(json.dumps(record(run), indent=2) + "\n")
+    entries = [json.loads(p.read_text()) for p in sorted(OUT.glob("*.json"))]
+    readme = OUT / "README.md"
+    text = readme.read_text() if readme.exists() else f"# CPU training runs\n\n{START}\n{END}\n"
+    head, rest = text.split(START)
+    readme.write_text(f"{head}{START}\n{table(entries)}\n{END}{rest.split(END)[1]}")
+    print(table(entries))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
