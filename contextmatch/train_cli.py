@@ -21,10 +21,12 @@ def register(commands) -> None:
         "train", help="train a ConTeXT-match model contrastively",
         description="Contrastive training through the ConTeXT score with in-batch negatives; validates RP@5 on TECH "
                     "and HOUSE validation, keeps the best model in OUT/best, checkpoints for --resume.",
-        epilog="recipes (both train on every source but the ESCO alternative labels, see results/ablation):\n"
-               "  cpu = all-MiniLM-L6-v2 fully fine-tuned, batch 64, 900 steps (2 CPU cores, about an hour);\n"
+        epilog="recipes (all train on every source but the ESCO alternative labels, see results/ablation;\n"
+               "runs compared in results/training):\n"
+               "  cpu = all-MiniLM-L6-v2 fully fine-tuned, batch 64, 900 steps (2 CPU cores, about 18 minutes);\n"
                "  gpu = all-mpnet-base-v2, batch 128, 3 epochs;\n"
-               "  cpu-mpnet = all-mpnet-base-v2 with its top 2 layers trained, batch 64, 300 steps (2 CPU cores).",
+               "  cpu-mpnet = all-mpnet-base-v2 with its top 2 layers trained, batch 64, 300 steps\n"
+               "              (2 CPU cores, about 21 minutes; lower validation than cpu).",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     train.add_argument("--data", default="training_data/v1", help="folder from build-training-data")
     train.add_argument("--out", required=True, help="run folder (checkpoint, history, best model)")

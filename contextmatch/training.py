@@ -28,7 +28,7 @@ from .esco import load_esco
 # validation RP@5 without them, over two seeds each against four seeds with them: results/ablation/README.md).
 RECIPE_SOURCES = ["esco-description", "template", "skillskape", "skillspan"]
 RECIPES = {
-    # 2 CPU cores, about an hour: all-MiniLM-L6-v2 fully fine-tuned on 900 batches (about 1.2 epochs).
+    # 2 CPU cores, 18 minutes: all-MiniLM-L6-v2 fully fine-tuned on 900 batches (about 1.2 epochs).
     "cpu": dict(base="all-MiniLM-L6-v2", sources=RECIPE_SOURCES, batch_size=64, lr=5e-5, max_steps=900,
                 max_text_length=48, eval_every=150),
     # one GPU: the paper's base.
