@@ -22,7 +22,7 @@ NO_RESULTS = "No evaluation results are recorded for this model yet: run `contex
 
 def model_card(model, repo: str, results: str | None = None) -> str:
     """The README.md of an exported model, from ``model_cards/contextmatch.md``."""
-    from .results_tables import TRAINING_RUNS_README, comparison_markdown, markdown_table
+    from .results_tables import ABLATION_README, TRAINING_RUNS_README, comparison_markdown, markdown_table
 
     template = (MODEL_CARDS / "contextmatch.md").read_text(encoding="utf-8")
     config = model.config
@@ -41,7 +41,7 @@ def model_card(model, repo: str, results: str | None = None) -> str:
                         if getattr(config, "attend_special_tokens", True)
                         else "CLS and SEP are left out of the attention"),
         comparison=comparison_markdown() or NO_RESULTS,
-        ablation=markdown_table() or "Not measured for this model.",
+        ablation=markdown_table(ABLATION_README) or "Not measured for this model.",
         cpu_runs=markdown_table(TRAINING_RUNS_README) or "Not measured for this model.",
         score_threshold=config.score_threshold,
         esco_version=config.esco_version,

@@ -18,7 +18,8 @@ from modeling_contextmatch import ContextMatchModel
 from .cache import cache_dir
 
 PACKAGE_DIR = Path(__file__).parent
-SHIPPED_MODEL_DIR = PACKAGE_DIR / "models" / "contextmatch-default"
+SHIPPED_MODELS_DIR = PACKAGE_DIR / "models"  # every shipped model, by folder name
+SHIPPED_MODEL_DIR = SHIPPED_MODELS_DIR / "contextmatch-default"
 # A model folder may hold only the weights that training changed, on top of the base named by its config's
 # ``base_model`` (so a model trained on all-mpnet-base-v2 ships in tens of MB, not 440).
 TRAINED_WEIGHTS = "trained_weights.safetensors"
@@ -99,8 +100,8 @@ def resolve(name_or_path: str | None) -> str:
         return str(minilm_path())
     if name in (MPNET, HUB_IDS[MPNET]):
         return str(mpnet_path())
-    shipped = PACKAGE_DIR / "models" / name
-    if "/" not in name and (shipped / "config.json").exists():  # e.g. "contextmatch-mpnet"
+    shipped = SHIPPED_MODELS_DIR / name
+    if "/" not in name and (shipped / "config.json").exists():  # e.g. "contextmatch-default"
         return str(shipped)
     if Path(name).exists():
         if not (Path(name) / "config.json").exists():

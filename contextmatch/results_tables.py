@@ -64,9 +64,9 @@ def comparison_markdown(results_dir: Path = RESULTS_DIR) -> str | None:
         table(results, VALIDATION, reported=False)])
 
 
-def markdown_table(path: Path = ABLATION_README) -> str | None:
-    """The table of a results README (the ablations of ``scripts/ablation.py --table`` by default); None when it
-    has not been written."""
+def markdown_table(path: Path) -> str | None:
+    """The table lines of a results README (``ABLATION_README``, ``TRAINING_RUNS_README``); None when it has not
+    been written."""
     if not Path(path).exists():
         return None
     return "\n".join(line for line in Path(path).read_text(encoding="utf-8").splitlines() if line.startswith("|"))

@@ -33,9 +33,9 @@ import torch
 
 from .cache import cache_dir, labels_fingerprint, model_fingerprint
 from .esco import DEFAULT_ESCO_VERSION, Esco, load_esco
-from .models import HUB_IDS, MINILM, ModelNotFound, PACKAGE_DIR, resolve
+from .models import HUB_IDS, MINILM, SHIPPED_MODELS_DIR, ModelNotFound, resolve
 
-SHIPPED_TITLE_MODEL_DIR = PACKAGE_DIR / "models" / "title-default"
+SHIPPED_TITLE_MODEL_DIR = SHIPPED_MODELS_DIR / "title-default"
 MAX_LENGTH = 64  # tokens, for titles and skill lists alike (as JobBERT-v2)
 TITLE_ROUTE, SKILLS_ROUTE = "query", "document"
 TASKS = {"title": TITLE_ROUTE, "query": TITLE_ROUTE, "skills": SKILLS_ROUTE, "document": SKILLS_ROUTE}

@@ -6,6 +6,10 @@ import argparse
 import json
 from pathlib import Path
 
+# recipe settings that a flag of the same name overrides (besides --base and --sources)
+RECIPE_OVERRIDES = (("batch-size", int), ("lr", float), ("epochs", float), ("max-steps", int), ("eval-every", int),
+                    ("max-text-length", int), ("scale", float), ("train-layers", int), ("hard-negatives", int))
+
 
 def register(commands) -> None:
     build = commands.add_parser(
@@ -34,10 +38,9 @@ def register(commands) -> None:
                        help="default settings (default: cpu)")
     train.add_argument("--base", help="encoder to start from (default: the recipe's)")
     train.add_argument("--sources", nargs="+", help="train on these sources only (default: the recipe's)")
-    for name, kind in (("batch-size", int), ("lr", float), ("epochs", float), ("max-steps", int),
-                       ("eval-every", int), ("max-text-length", int), ("scale", float), ("train-layers", int),
-                       ("hard-negatives", int), ("threads", int)):
+    for name, kind in RECIPE_OVERRIDES:
         train.add_argument(f"--{name}", type=kind, help="override the recipe")
+    train.add_argument("--threads", type=int, help="CPU threads (default: torch's choice)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
@@ -56,8 +59,7 @@ def _train(args) -> int:
     from .training import RECIPES, TrainConfig, train
 
     settings = dict(RECIPES[args.recipe])
-    for key in ("base", "sources", "batch_size", "lr", "epochs", "max_steps", "eval_every", "max_text_length", "scale",
-                "train_layers", "hard_negatives"):
+    for key in ["base", "sources"] + [name.replace("-", "_") for name, _ in RECIPE_OVERRIDES]:
         if getattr(args, key) is not None:
             settings[key] = getattr(args, key)
     config = TrainConfig(data=args.data, out=args.out, seed=args.seed, device=args.device,

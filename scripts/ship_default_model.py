@@ -22,7 +22,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from contextmatch.models import SHIPPED_MODEL_DIR, load_model, save_trained_weights  # noqa: E402
+from contextmatch.models import SHIPPED_MODEL_DIR, SHIPPED_MODELS_DIR, load_model, save_trained_weights  # noqa: E402
 from contextmatch.training import validate  # noqa: E402
 
 
@@ -33,13 +33,13 @@ def main(argv=None) -> int:
                         help=f"folder name under contextmatch/models (default: {SHIPPED_MODEL_DIR.name})")
     parser.add_argument("--force", action="store_true", help="ship even if validation does not improve")
     args = parser.parse_args(argv)
-    target = SHIPPED_MODEL_DIR.with_name(args.name)
+    target = SHIPPED_MODELS_DIR / args.name
     best = args.run / "best"
     candidate = json.loads((best / "validation.json").read_text())
     current = target / "validation.json"
     if current.exists():
         baseline = json.loads(current.read_text())
-    else:  # the zero-shot default, measured the same way now
+    else:  # nothing shipped under that name: the current default model, measured the same way now
         model, tokenizer = load_model(None, device="cpu")
         scores = validate(model, tokenizer, ["tech", "house"])
         baseline = {"rp@5": scores, "mean": round(sum(scores.values()) / len(scores), 2)}
@@ -56,7 +56,8 @@ def main(argv=None) -> int:
     tune(["--model", str(best), "--name", target.name])
     tuned = json.loads((ROOT / "results" / "thresholds" / f"{target.name}.json").read_text())
     model.config.score_threshold = tuned["threshold"]
-    settings = json.loads((args.run / "train_config.json").read_text())
+    settings_file = args.run / "train_config.json"
+    settings = json.loads(settings_file.read_text()) if settings_file.exists() else {}
     if settings.get("train_layers"):  # only what training changed, on top of the base
         base, _ = load_model(settings["base"], device="cpu")
         save_trained_weights(model, base, staging)
