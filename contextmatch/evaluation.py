@@ -18,6 +18,7 @@ import torch
 
 from .benchmarks import Benchmark, load_benchmark
 from .esco import DEFAULT_ESCO_VERSION, load_esco
+from .text import bm25_words
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 METRIC_DIR = REPO_DIR / "metrics" / "skill_ranking"
@@ -92,24 +93,15 @@ def cosine_scores(extractor, sentences: list[str], batch_size: int = 64) -> torc
     return torch.cat(rows) if rows else torch.zeros((0, skills.shape[0]))
 
 
-def _words(text: str) -> list[str]:
-    """Lower-cased word tokens for BM25.
-
-    >>> _words("Python (computer programming), C++ & SQL")
-    ['python', 'computer', 'programming', 'c++', 'sql']
-    """
-    return re.findall(r"[a-z0-9][a-z0-9+#.]*[a-z0-9+#]|[a-z0-9]", text.lower())
-
-
 def bm25_scores(sentences: list[str], esco) -> torch.Tensor:
     """BM25 (Okapi, rank_bm25 defaults) of each sentence against one document per skill: its preferred label and
     all its alternative labels."""
     from rank_bm25 import BM25Okapi
 
-    index = BM25Okapi([_words(" ".join((s.label, *s.alt_labels))) for s in esco.skills])
+    index = BM25Okapi([bm25_words(" ".join((s.label, *s.alt_labels))) for s in esco.skills])
     import numpy as np
 
-    rows = np.array([index.get_scores(_words(sentence)) for sentence in sentences], dtype=np.float32)
+    rows = np.array([index.get_scores(bm25_words(sentence)) for sentence in sentences], dtype=np.float32)
     return torch.from_numpy(rows.reshape(len(sentences), len(esco.skills)))
 
 

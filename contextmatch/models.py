@@ -121,6 +121,9 @@ def load_model(name_or_path: str | None = None, device: str | None = None):
     zero-shot with the default head settings.
     """
     path = resolve(name_or_path)
+    if _is_title_model(Path(path)):
+        raise ModelNotFound(f"{path} is a job-title model, not a skill model: use it with `contextmatch normalize` or "
+                            f"contextmatch.TitleNormalizer")
     config_file = Path(path) / "config.json"
     model_type = json.loads(config_file.read_text()).get("model_type") if config_file.exists() else None
     is_contextmatch = model_type == ContextMatchConfig.model_type or (model_type is None and _is_contextmatch_hub(path))
@@ -141,6 +144,12 @@ def load_model(name_or_path: str | None = None, device: str | None = None):
         model = ContextMatchModel(config, encoder=encoder)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     return model.to(device).eval(), tokenizer
+
+
+def _is_title_model(folder: Path) -> bool:
+    """A sentence-transformers folder with a Router module: the title model's two branches."""
+    modules = folder / "modules.json"
+    return modules.exists() and "Router" in modules.read_text(encoding="utf-8")
 
 
 def _load_on_base(folder: Path, config: ContextMatchConfig) -> ContextMatchModel:

@@ -1,4 +1,5 @@
-"""Job-ad text: HTML and Markdown to plain text, and sentence splitting with character offsets."""
+"""Job-ad text: HTML and Markdown to plain text, sentence splitting with character offsets, and the word tokens of the
+lexical (BM25) baselines."""
 
 from __future__ import annotations
 
@@ -146,3 +147,16 @@ def _split_line(text: str, start: int, end: int) -> list[tuple[int, int]]:
             position = next_start
     pieces.append((position, end))
     return [(a, b) for a, b in pieces if b > a]
+
+
+_BM25_WORD = re.compile(r"[a-z0-9][a-z0-9+#.]*[a-z0-9+#]|[a-z0-9]")
+
+
+def bm25_words(text: str) -> list[str]:
+    """Lower-cased word tokens for the BM25 baselines (skills and titles): runs of letters and digits, keeping
+    ``+``, ``#`` and inner dots ("c++", "c#", "node.js"); other punctuation separates words.
+
+    >>> bm25_words("Sr. Java Developer (m/f/d), C++ & Node.js")
+    ['sr', 'java', 'developer', 'm', 'f', 'd', 'c++', 'node.js']
+    """
+    return _BM25_WORD.findall(text.lower())

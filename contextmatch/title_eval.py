@@ -34,6 +34,7 @@ import torch
 
 from .esco import DEFAULT_ESCO_VERSION, load_esco
 from .inputs import InputError
+from .text import bm25_words
 
 PACKAGE_DIR = Path(__file__).parent
 REPO_DIR = PACKAGE_DIR.parent
@@ -154,15 +155,6 @@ def rank_metrics(scores: torch.Tensor, gold: torch.Tensor, k_values=K_VALUES, ti
 
 
 # -- systems -----------------------------------------------------------------------------------------------------
-def _words(text: str) -> list[str]:
-    """Lower-cased word tokens for BM25.
-
-    >>> _words("Sr. Java Developer (m/f/d), C++")
-    ['sr', 'java', 'developer', 'm', 'f', 'd', 'c++']
-    """
-    return re.findall(r"[a-z0-9]+(?:[+#]+)?", text.lower())
-
-
 class BM25Scorer:
     """Lexical baseline: BM25 (Okapi, rank_bm25's defaults) of the title against each occupation label (preferred,
     alternative, hidden) as its own document; an occupation scores as its best label. The label term weights are
@@ -177,7 +169,7 @@ class BM25Scorer:
 
         self.esco = load_esco(esco_version)
         labels, self.owners = occupation_labels(self.esco)
-        documents = [_words(label) or [""] for label in labels]
+        documents = [bm25_words(label) or [""] for label in labels]
         self.index = BM25Okapi(documents)
         vocabulary: dict[str, int] = {}
         rows, cols, values = [], [], []
@@ -197,7 +189,7 @@ class BM25Scorer:
         """(titles, labels) BM25 scores; equal to ``rank_bm25.BM25Okapi.get_scores`` of each title."""
         counts = torch.zeros((len(titles), len(self.vocabulary)))
         for row, title in enumerate(titles):
-            for word in _words(title):
+            for word in bm25_words(title):
                 if word in self.vocabulary:
                     counts[row, self.vocabulary[word]] += 1
         return torch.sparse.mm(self.weights, counts.T).T

@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 import csv
 import gzip
+import hashlib
 import json
 import random
 import re
@@ -144,10 +145,21 @@ def build_training_data(out_dir: Path, skillskape_csv: Path | None = SKILLSKAPE_
     counts = Counter(r["source"] for r in records)
     stats = {"version": VERSION, "pairs": len(records), "by_source": dict(sorted(counts.items())),
              "removed_benchmark_overlap": dict(sorted(removed.items())),
-             "skills_covered": len({s for r in records for s in r["skills"]}), "seed": seed}
+             "skills_covered": len({s for r in records for s in r["skills"]}), "seed": seed,
+             "content_md5": content_md5(out_dir / "train.jsonl.gz")}
     (out_dir / "stats.json").write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
     (out_dir / "README.md").write_text(_card(stats), encoding="utf-8")
     return stats
+
+
+def content_md5(path: Path) -> str:
+    """MD5 of a training file's uncompressed bytes: equal for two builds with the same lines, whatever gzip's
+    header (which holds a time stamp) says."""
+    digest = hashlib.md5()
+    with _open(Path(path)) as handle:
+        for line in handle:
+            digest.update(line.encode("utf-8"))
+    return digest.hexdigest()
 
 
 def _card(stats: dict) -> str:

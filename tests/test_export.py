@@ -88,3 +88,10 @@ def test_shipped_models_resolve_by_folder_name():
 
     assert resolve("contextmatch-default") == str(SHIPPED_MODEL_DIR)
     assert resolve(None) == str(SHIPPED_MODEL_DIR)
+
+
+def test_a_title_model_is_refused_as_a_skill_model():
+    from contextmatch.models import ModelNotFound, load_model
+
+    with pytest.raises(ModelNotFound, match="job-title model.*contextmatch normalize"):
+        load_model("title-default")

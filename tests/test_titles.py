@@ -12,7 +12,8 @@ import torch
 from conftest import ROOT, run_cli
 from contextmatch.esco import load_esco
 from contextmatch.inputs import InputError
-from contextmatch.title_eval import BM25Scorer, _words, evaluate_titles, rank_metrics, read_title_benchmark
+from contextmatch.text import bm25_words
+from contextmatch.title_eval import BM25Scorer, evaluate_titles, rank_metrics, read_title_benchmark
 from contextmatch.titles import (OccupationMatch, SkillHit, TitleModel, TitleNormalizer, default_title_model,
                                  max_per_group, occupation_labels)
 
@@ -170,7 +171,7 @@ def test_shipped_benchmark_is_complete():
 def test_bm25_equals_rank_bm25():
     scorer = BM25Scorer()
     titles = ["Sr. Java Developer", "bus driver", "zzz"]
-    expected = torch.tensor(np.array([scorer.index.get_scores(_words(t)) for t in titles]), dtype=torch.float32)
+    expected = torch.tensor(np.array([scorer.index.get_scores(bm25_words(t)) for t in titles]), dtype=torch.float32)
     assert torch.allclose(scorer.label_scores(titles), expected, atol=1e-4)
     scores = scorer.score_occupations(titles)
     assert scores.shape == (3, len(ESCO.occupations)) and float(scores[2].abs().max()) == 0.0

@@ -8,7 +8,7 @@ import torch
 
 from conftest import run_cli
 from contextmatch.training import TrainConfig, batch_targets, r_precision_at_k, skill_skill_loss, train
-from contextmatch.training_data import benchmark_sentences, build_training_data, normalise
+from contextmatch.training_data import benchmark_sentences, build_training_data, content_md5, normalise
 
 
 def test_training_data_never_contains_a_benchmark_sentence(tmp_path):
@@ -22,6 +22,9 @@ def test_training_data_never_contains_a_benchmark_sentence(tmp_path):
     assert {"esco-alt", "esco-description", "template", "skillskape", "skillspan"} == set(stats["by_source"])
     card = (tmp_path / "README.md").read_text()
     assert "removed" in card and "European Commission" in card
+    # a rebuild writes the same lines (gzip headers differ by their time stamp, the content does not)
+    again = build_training_data(tmp_path / "again", templates_per_skill=1)
+    assert again["content_md5"] == stats["content_md5"] == content_md5(tmp_path / "train.jsonl.gz")
 
 
 def test_shared_and_other_gold_skills_are_never_negatives():

@@ -1,0 +1,88 @@
+"""Check that a training run reproduced a shipped model, and record the check.
+
+    python scripts/check_reproduction.py runs/cpu-repro              # against contextmatch/models/contextmatch-default
+    python scripts/check_reproduction.py RUN --shipped FOLDER --data training_data/v1
+
+Compares (1) every weight of ``RUN/best/model.safetensors``, cast to the shipped model's dtype, with the shipped
+weights (``torch.equal``, tensor by tensor); (2) the validation RP@5 at every step of ``RUN/history.json`` with the
+shipped ``history.json``; (3) the MD5 of the training data's uncompressed lines with the ``content_md5`` recorded in
+its ``stats.json`` when it was built. Writes ``results/training/reproduction-<run>.json``; exits 1 when anything
+differs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from contextmatch.models import SHIPPED_MODEL_DIR  # noqa: E402
+from contextmatch.training_data import content_md5  # noqa: E402
+
+
+def compare_weights(run_file: Path, shipped_file: Path) -> dict:
+    """Tensors equal after casting the run's weights to the shipped dtypes; names that differ or are missing."""
+    import torch
+    from safetensors.torch import load_file
+
+    run, shipped = load_file(run_file), load_file(shipped_file)
+    different = sorted(name for name in set(run) & set(shipped)
+                       if not torch.equal(run[name].to(shipped[name].dtype), shipped[name]))
+    return {"tensors": len(shipped), "equal": len(set(run) & set(shipped)) - len(different), "different": different,
+            "only_in_run": sorted(set(run) - set(shipped)), "only_in_shipped": sorted(set(shipped) - set(run))}
+
+
+def validation_by_step(history_file: Path) -> dict[int, dict]:
+    """Validation RP@5 per step of a run's ``history.json`` (a list of ``{"step", "rp@5", ...}``)."""
+    return {entry["step"]: entry["rp@5"] for entry in json.loads(history_file.read_text(encoding="utf-8"))}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", type=Path, help="a `contextmatch train` output folder (with best/ and history.json)")
+    parser.add_argument("--shipped", type=Path, default=SHIPPED_MODEL_DIR, help="the shipped model folder")
+    parser.add_argument("--data", type=Path, default=REPO / "training_data" / "v1",
+                        help="training data folder (train.jsonl.gz and stats.json)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="results file (default: results/training/reproduction-<run>.json)")
+    args = parser.parse_args(argv)
+
+    weights = compare_weights(args.run / "best" / "model.safetensors", args.shipped / "model.safetensors")
+    run_steps = validation_by_step(args.run / "history.json")
+    shipped_steps = validation_by_step(args.shipped / "history.json")
+    steps_differing = sorted(step for step in set(run_steps) | set(shipped_steps)
+                             if run_steps.get(step) != shipped_steps.get(step))
+    stats = json.loads((args.data / "stats.json").read_text(encoding="utf-8"))
+    data_file = args.data / "train.jsonl.gz"
+    actual_md5 = content_md5(data_file) if data_file.exists() else None
+    result = {
+        "run": str(args.run), "shipped": str(args.shipped.relative_to(REPO) if args.shipped.is_relative_to(REPO)
+                                             else args.shipped),
+        "weights": weights, "weights_identical": not (weights["different"] or weights["only_in_run"]
+                                                      or weights["only_in_shipped"]),
+        "validation_steps": sorted(shipped_steps), "validation_steps_differing": steps_differing,
+        "training_data": {"recorded_md5": stats.get("content_md5"), "file_md5": actual_md5},
+        "training_data_identical": actual_md5 is not None and actual_md5 == stats.get("content_md5"),
+        "command": "python scripts/check_reproduction.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+    }
+    out = args.out or REPO / "results" / "training" / f"reproduction-{args.run.name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(f"weights: {weights['equal']} of {weights['tensors']} tensors equal"
+          f"{'' if result['weights_identical'] else ' (DIFFERENT: ' + ', '.join(weights['different'][:5]) + ')'}")
+    print(f"validation: {len(shipped_steps) - len(steps_differing)} of {len(shipped_steps)} steps equal"
+          + (f" (differ at {steps_differing})" if steps_differing else ""))
+    print(f"training data: content MD5 {actual_md5} "
+          f"{'equals' if result['training_data_identical'] else 'does NOT equal'} the recorded "
+          f"{stats.get('content_md5')}")
+    print(f"wrote {out}")
+    ok = result["weights_identical"] and not steps_differing and result["training_data_identical"]
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
