@@ -6,7 +6,7 @@
 Compares (1) every weight of ``RUN/best/model.safetensors``, cast to the shipped model's dtype, with the shipped
 weights (``torch.equal``, tensor by tensor); (2) the validation RP@5 at every step of ``RUN/history.json`` with the
 shipped ``history.json``; (3) the MD5 of the training data's uncompressed lines with the ``content_md5`` recorded in
-its ``stats.json`` when it was built. Writes ``results/training/reproduction-<run>.json``; exits 1 when anything
+its ``stats.json`` when it was built. Writes ``results/training/reproduction/<run>.json``; exits 1 when anything
 differs.
 """
 
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=REPO / "training_data" / "v1",
                         help="training data folder (train.jsonl.gz and stats.json)")
     parser.add_argument("--out", type=Path, default=None,
-                        help="results file (default: results/training/reproduction-<run>.json)")
+                        help="results file (default: results/training/reproduction/<run>.json)")
     args = parser.parse_args(argv)
 
     weights = compare_weights(args.run / "best" / "model.safetensors", args.shipped / "model.safetensors")
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         "training_data_identical": actual_md5 is not None and actual_md5 == stats.get("content_md5"),
         "command": "python scripts/check_reproduction.py " + " ".join(argv if argv is not None else sys.argv[1:]),
     }
-    out = args.out or REPO / "results" / "training" / f"reproduction-{args.run.name}.json"
+    out = args.out or REPO / "results" / "training" / "reproduction" / f"{args.run.name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(f"weights: {weights['equal']} of {weights['tensors']} tensors equal"
