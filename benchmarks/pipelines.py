@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from contextmatch.cache import skill_matrix  # noqa: E402
 from contextmatch.esco import DEFAULT_ESCO_VERSION, load_esco  # noqa: E402
 from contextmatch.extractor import SkillExtractor  # noqa: E402
-from contextmatch.models import MINILM, load_model  # noqa: E402
+from contextmatch.models import MINILM, MPNET, load_model  # noqa: E402
 from contextmatch.quantize import sentence_encoder  # noqa: E402
 from contextmatch.runtime import configure_threads  # noqa: E402
 from contextmatch.text import clean_text, split_sentences  # noqa: E402
@@ -80,6 +80,7 @@ class Config:
     name: str
     make: Callable[[], object]
     baseline: bool = False
+    optional: bool = False  # not in the default set (needs a base that is not installed by default)
 
 
 CONFIGS = [
@@ -98,5 +99,7 @@ CONFIGS = [
     Config("torch-bf16", "ConTeXT-match: + bf16 encoder, torch autocast", lambda: SkillExtractor(quantize="bf16")),
     Config("onnx-int8", "ConTeXT-match: + int8 encoder, ONNX Runtime", lambda: SkillExtractor(backend="onnx",
                                                                                                 quantize="int8")),
+    Config("mpnet", "ConTeXT-match default settings on all-mpnet-base-v2 (zero-shot; the paper's base)",
+           lambda: SkillExtractor(MPNET), optional=True),
 ]
 CONFIG_BY_KEY = {c.key: c for c in CONFIGS}

@@ -56,7 +56,8 @@ def throughput_table(result: dict) -> str:
         f"End to end on {result['n_sentences']} job-ad sentences ({result['n_ads']} ads, `benchmarks/data/`): "
         f"clean, split, encode, score all 13,891 ESCO skills, top {result['top_k']} with evidence. Machine: "
         f"{_machine(result)}; {result['date']}; best of {result['rounds']} rounds; {_threads(result)}. "
-        f"Command: `{result['command']}` (in `{_make_command(result)}`).",
+        f"Command: `{result['command']}`" + ("" if "--configs" in result["command"] else
+                                              f" (in `{_make_command(result)}`)") + ".",
         "",
         "| pipeline | sentences/s | × baseline | latency p50 / p95 (ms, 1 sentence) | peak memory (MB) |",
         "|---|---|---|---|---|",
@@ -120,8 +121,9 @@ def large_labels_table(result: dict) -> str:
 def speed_markdown(results_dir: Path = RESULTS_DIR) -> str:
     """The generated part of the README's Speed section, from whichever results files exist."""
     parts = []
-    throughput = results_dir / "throughput.json"
-    if throughput.exists():
+    for throughput in [results_dir / "throughput.json", *sorted(results_dir.glob("throughput-*.json"))]:
+        if not throughput.exists():
+            continue
         parts.append(throughput_table(json.loads(throughput.read_text())))
     records = [json.loads(p.read_text()) for p in sorted((results_dir / "accuracy").glob("*.json"))]
     if records:
