@@ -234,7 +234,7 @@ class SkillExtractor:
             top = self.model.score(tokens, mask, self.skill_embeddings).topk(k, dim=1)
             alpha = self.model.attention_weights(tokens, mask, self.skill_embeddings[top.indices])
             return top.values, top.indices, alpha
-        policy = getattr(self.model, "attention_mask", None)  # the model's special-token policy, where it has one
+        policy = getattr(self.model, "scoring_mask", None)  # the model's special-token policy, where it has one
         attended = policy(mask) if callable(policy) else mask
         return contextmatch_topk(tokens, attended, self.skill_embeddings, k, self.model.config.attn_temperature,
                                  self.unit_skills)

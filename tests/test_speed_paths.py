@@ -67,6 +67,19 @@ def test_default_extraction_equals_full_scoring(extractor, full_extractor, examp
                         full_extractor.extract(example_ad, top_k=12, threshold=-1))
 
 
+def test_bound_path_follows_the_special_token_policy(model_and_tokenizer, example_ad):
+    import copy
+
+    model, tokenizer = model_and_tokenizer
+    words_only = copy.deepcopy(model)
+    words_only.config.attend_special_tokens = False  # CLS and SEP leave the attention
+    bound = SkillExtractor((words_only, tokenizer)).extract(example_ad, threshold=-1)
+    full = SkillExtractor((words_only, tokenizer), scoring="full").extract(example_ad, threshold=-1)
+    _assert_same_skills(bound, full)
+    plain = SkillExtractor(model_and_tokenizer).extract(example_ad, threshold=-1)
+    assert [m.score for s in bound.sentences for m in s.skills] != [m.score for s in plain.sentences for m in s.skills]
+
+
 def test_bound_path_does_not_depend_on_the_batch(extractor):
     long = " ".join(["the team ships reliable software every week"] * 8) + " with strong PostgreSQL skills"
     alone = extractor.extract(SENTENCES[1], threshold=-1).sentences[0].skills
