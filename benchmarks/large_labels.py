@@ -50,9 +50,8 @@ def synthetic_labels(skills: torch.Tensor, n: int, seed: int = 0) -> torch.Tenso
 
 def encode_sentences(extractor, sentences: list[str], batch_size: int = 32) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Token embeddings and attention masks (the model's special-token policy applied) in length-sorted batches."""
-    policy = getattr(extractor.model, "attention_mask", None)
-    return [(tokens, policy(mask) if callable(policy) else mask)
-            for _, tokens, mask, _ in extractor._encoded_batches(sentences, False)]
+    batches = extractor._encoded_batches(sentences, False)
+    return [(tokens, extractor._scoring_mask(mask)) for _, tokens, mask, _ in batches]
 
 
 def timed(function, batches, rounds: int):

@@ -234,10 +234,13 @@ class SkillExtractor:
             top = self.model.score(tokens, mask, self.skill_embeddings).topk(k, dim=1)
             alpha = self.model.attention_weights(tokens, mask, self.skill_embeddings[top.indices])
             return top.values, top.indices, alpha
-        policy = getattr(self.model, "scoring_mask", None)  # the model's special-token policy, where it has one
-        attended = policy(mask) if callable(policy) else mask
-        return contextmatch_topk(tokens, attended, self.skill_embeddings, k, self.model.config.attn_temperature,
-                                 self.unit_skills)
+        return contextmatch_topk(tokens, self._scoring_mask(mask), self.skill_embeddings, k,
+                                 self.model.config.attn_temperature, self.unit_skills)
+
+    def _scoring_mask(self, mask: torch.Tensor) -> torch.Tensor:
+        """The tokens that take part in the attention: the model's special-token policy, where it has one."""
+        policy = getattr(self.model, "scoring_mask", None)
+        return policy(mask) if callable(policy) else mask
 
     def _match_sentences(self, sentences: Sequence[str], top_k: int, progress: bool) -> list[list[SkillMatch]]:
         """Top-k skills with evidence for each sentence (best window per skill)."""
