@@ -81,6 +81,42 @@ class _Window:
     length: int = 0  # word-piece tokens, without special tokens
 
 
+def token_windows(sentence: str, offsets: list, budget: int) -> list[tuple[int, int, int]]:
+    """(start, end, tokens) of the windows of a sentence whose word pieces have character ``offsets``: the whole
+    sentence when it has at most ``budget`` pieces, else windows of at most ``budget`` pieces that start at word
+    starts, end before one where they can, and overlap by about a quarter.
+
+    >>> text = "aa bb cc dd ee"
+    >>> offsets = [(0, 2), (3, 5), (6, 8), (9, 11), (12, 14)]
+    >>> token_windows(text, offsets, 8)
+    [(0, 14, 5)]
+    >>> [text[a:b] for a, b, _ in token_windows(text, offsets, 4)]
+    ['aa bb cc dd', 'dd ee']
+    """
+    if len(offsets) <= budget:
+        return [(0, len(sentence), len(offsets))]
+
+    def word_start(i: int) -> bool:
+        start = offsets[i][0]
+        return start == 0 or sentence[start - 1].isspace()
+
+    windows, first = [], 0
+    while True:
+        end = min(first + budget, len(offsets))
+        if end < len(offsets):
+            cut = end
+            while cut > first + budget // 2 and not word_start(cut):
+                cut -= 1
+            end = cut if cut > first + budget // 2 else end
+        windows.append((offsets[first][0], offsets[end - 1][1], end - first))
+        if end >= len(offsets):
+            return windows
+        following = max(first + 1, end - budget // 4)  # a quarter of a window overlaps the previous one
+        while following < end and not word_start(following):
+            following += 1
+        first = following
+
+
 class SkillExtractor:
     """Ranks the ESCO skills of each sentence of job ads with a ConTeXT-match model.
 
@@ -175,33 +211,11 @@ class SkillExtractor:
 
     def _windows(self, index: int, sentence: str, offsets: list | None = None) -> list[_Window]:
         """Split a sentence longer than the encoder's window into overlapping windows that start at word starts."""
-        budget = self.model.config.max_sentence_length - self._special_tokens
         if offsets is None:
             offsets = self.tokenizer(sentence, add_special_tokens=False,
                                      return_offsets_mapping=True)["offset_mapping"]
-        if len(offsets) <= budget:
-            return [_Window(index, 0, sentence, len(offsets))]
-
-        def word_start(i: int) -> bool:
-            start = offsets[i][0]
-            return start == 0 or sentence[start - 1].isspace()
-
-        windows, first = [], 0
-        while True:
-            end = min(first + budget, len(offsets))
-            if end < len(offsets):
-                cut = end
-                while cut > first + budget // 2 and not word_start(cut):
-                    cut -= 1
-                end = cut if cut > first + budget // 2 else end
-            a, b = offsets[first][0], offsets[end - 1][1]
-            windows.append(_Window(index, a, sentence[a:b], end - first))
-            if end >= len(offsets):
-                return windows
-            nxt = max(first + 1, end - budget // 4)  # a quarter of a window overlaps the previous one
-            while nxt < end and not word_start(nxt):
-                nxt += 1
-            first = nxt
+        budget = self.model.config.max_sentence_length - self._special_tokens
+        return [_Window(index, a, sentence[a:b], n) for a, b, n in token_windows(sentence, offsets, budget)]
 
     @staticmethod
     def _batch_order(windows: list[_Window]) -> list[int]:

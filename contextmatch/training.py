@@ -200,8 +200,31 @@ def r_precision_at_k(scores: torch.Tensor, gold: list[list[int]], k: int) -> flo
 
 
 @torch.inference_mode()
+def windowed_scores(model, tokenizer, sentences: list[str], skills: torch.Tensor) -> torch.Tensor:
+    """(sentences, skills) ConTeXT scores as the extractor computes them: a sentence longer than the encoder's
+    window is split into the same word-aligned windows and takes each skill's best window score."""
+    from .extractor import token_windows
+
+    budget = model.config.max_sentence_length - len(tokenizer("")["input_ids"])
+    offsets = tokenizer(sentences, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"] \
+        if sentences else []
+    owners, texts = [], []
+    for index, (sentence, pieces) in enumerate(zip(sentences, offsets)):
+        for start, end, _ in token_windows(sentence, pieces, budget):
+            owners.append(index)
+            texts.append(sentence[start:end])
+    window_scores = model.score_sentences(tokenizer, texts, skills).float().cpu()
+    scores = torch.full((len(sentences), skills.shape[0]), float("-inf"))
+    if not texts:
+        return scores
+    rows = torch.tensor(owners, dtype=torch.long).unsqueeze(1).expand_as(window_scores)
+    return scores.scatter_reduce_(0, rows, window_scores, "amax")
+
+
+@torch.inference_mode()
 def validate(model, tokenizer, benchmarks: list[str]) -> dict[str, float]:
-    """RP@5 (percent) on the validation split of each benchmark, with the current weights."""
+    """RP@5 (percent) on the validation split of each benchmark, with the current weights; long sentences are
+    split into windows as ``contextmatch evaluate`` does."""
     model.eval()
     esco = load_esco()
     skills = model.embed_skill_labels(tokenizer, esco.skill_labels)
@@ -209,7 +232,7 @@ def validate(model, tokenizer, benchmarks: list[str]) -> dict[str, float]:
     result = {}
     for name in benchmarks:
         bench = load_benchmark(name, "validation", set(column))
-        scores = model.score_sentences(tokenizer, bench.sentences, skills).float().cpu()
+        scores = windowed_scores(model, tokenizer, bench.sentences, skills)
         gold = [[column[label] for label in labels] for labels in bench.gold]
         result[name] = round(100 * r_precision_at_k(scores, gold, 5), 2)
     model.train()

@@ -6,7 +6,7 @@ import random
 
 import torch
 
-from conftest import run_cli
+from conftest import ROOT, run_cli
 from contextmatch.training import TrainConfig, batch_targets, r_precision_at_k, skill_skill_loss, train
 from contextmatch.training_data import benchmark_sentences, build_training_data, content_md5, normalise
 
@@ -153,3 +153,16 @@ def test_skill_skill_term_and_special_token_policy_train_and_save(tmp_path, mode
                               validation=[], threads=1, device="cpu", skill_weight=1.0, attend_special_tokens=False))
     assert state["step"] == 2
     assert json.loads((tmp_path / "run" / "best" / "config.json").read_text())["attend_special_tokens"] is False
+
+
+def test_training_validation_equals_the_evaluation_harness(model_and_tokenizer):
+    """The trainer's validation splits long sentences into the extractor's windows, so the shipped model's figures
+    equal those `contextmatch evaluate` wrote to results/skills."""
+    from contextmatch.training import validate
+
+    model, tokenizer = model_and_tokenizer
+    measured = validate(model, tokenizer, ["tech", "house"])
+    model.eval()  # validate() leaves the model in training mode, as the trainer wants it
+    for name in ("tech", "house"):
+        path = ROOT / "results" / "skills" / f"{name}__validation__context-match-contextmatch-default-trained.json"
+        assert measured[name] == json.loads(path.read_text())["rp@5"]
