@@ -23,6 +23,7 @@ def register(commands) -> None:
                     "title with score (cosine with the closest occupation label), ISCO/ESCO code and URI.",
         epilog="examples:\n  contextmatch normalize \"sr. java dev\"\n"
                "  contextmatch normalize --file titles.txt --format csv > occupations.csv\n"
+               "  contextmatch normalize --file titles.txt --out occupations.jsonl   # resumable\n"
                "  contextmatch normalize \"registered nurse\" --skills\n\n" + ATTRIBUTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -32,6 +33,11 @@ def register(commands) -> None:
     normalize.add_argument("--format", choices=NORMALIZE_FORMATS, default="table",
                            help="output: a readable table (default), json, jsonl (one title per line) or csv (one "
                                 "row per title-occupation pair)")
+    normalize.add_argument("--out", metavar="FILE",
+                           help="with --file: write JSON Lines to FILE, one record per title with its input line "
+                                "number, chunk by chunk; a stopped run continues where it was when run again")
+    normalize.add_argument("--chunk-size", type=_positive, default=256,
+                           help="titles per write with --out (default: 256)")
     normalize.add_argument("--top-k", type=_positive, default=5, help="occupations per title (default: 5)")
     normalize.add_argument("--skills", action="store_true", help="also list the ESCO skills each title implies")
     normalize.add_argument("--skills-k", type=_positive, default=10, help="skills per title with --skills (default: 10)")
@@ -101,6 +107,8 @@ def _normalize(args) -> int:
 
     from .titles import TitleNormalizer
 
+    if args.out:
+        return _normalize_to_file(args)
     titles = _read_titles(args)
     normalizer = TitleNormalizer(args.model, device=args.device, batch_size=args.batch_size)
     if not normalizer.model.has_heads:
@@ -116,6 +124,33 @@ def _normalize(args) -> int:
         bar.update(len(batch))
     bar.close()
     _write(sys.stdout, args.format, titles, results, skills if args.skills else None)
+    return 0
+
+
+def _normalize_to_file(args) -> int:
+    from tqdm.auto import tqdm
+
+    from .title_batch import normalize_file
+    from .titles import TitleNormalizer
+
+    if not args.file or args.file == "-" or args.titles:
+        raise InputError("--out needs --file FILE (a file, not standard input) and no titles on the command line")
+    if args.format not in ("table", "jsonl"):
+        raise InputError(f"--out writes JSON Lines; leave out --format {args.format}")
+    if not Path(args.file).is_file():
+        raise InputError(f"--file not found: {args.file}")
+    normalizer = TitleNormalizer(args.model, device=args.device, batch_size=args.batch_size)
+    options = {"model": normalizer.model.name, "top_k": args.top_k, "skills_k": args.skills_k if args.skills else None,
+               "esco_version": normalizer.esco_version, "centroid_weight": normalizer.centroid_weight}
+    bar = tqdm(desc="Titles", unit="title", file=sys.stderr)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    normalize_file(args.file, args.out, normalizer, options, top_k=args.top_k,
+                   skills_k=args.skills_k if args.skills else None, chunk_size=args.chunk_size, progress=progress)
+    bar.close()
     return 0
 
 

@@ -23,6 +23,7 @@ This service uses the ESCO classification of the European Commission.
 
 from __future__ import annotations
 
+import html
 import json
 import sys
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ import torch
 from .cache import cache_dir, labels_fingerprint, model_fingerprint
 from .esco import DEFAULT_ESCO_VERSION, Esco, load_esco
 from .models import HUB_IDS, MINILM, SHIPPED_MODELS_DIR, ModelNotFound, resolve
+from .text import html_to_text, looks_like_html
 
 SHIPPED_TITLE_MODEL_DIR = SHIPPED_MODELS_DIR / "title-default"
 MAX_LENGTH = 64  # tokens, for titles and skill lists alike (as JobBERT-v2)
@@ -256,6 +258,17 @@ def max_per_group(scores: torch.Tensor, owners: torch.Tensor, n_groups: int) -> 
     return values, best
 
 
+def clean_title(title: str) -> str:
+    """A job title as text: HTML tags and entities resolved, whitespace collapsed.
+
+    >>> clean_title("<b>Sales &amp; Marketing</b>  Executive")
+    'Sales & Marketing Executive'
+    """
+    if looks_like_html(title):
+        title = html_to_text(title)
+    return " ".join(html.unescape(title).split())
+
+
 class TitleNormalizer:
     """Map job titles to ESCO occupations, and titles to the skills they imply.
 
@@ -367,10 +380,15 @@ class TitleNormalizer:
             return torch.empty((0, n)), torch.empty((0, n), dtype=torch.long)
         return torch.cat(values), torch.cat(best)
 
+    def _encode_queries(self, titles: list[str], progress: bool = False) -> torch.Tensor:
+        """Unit title-head vectors of job titles as users give them (see :func:`clean_title`)."""
+        return self.model.encode_titles([clean_title(t) for t in titles], batch_size=self.batch_size,
+                                        progress=progress)
+
     def score_occupations(self, titles: list[str], progress: bool = False) -> torch.Tensor:
         """(len(titles), occupations) scores of every occupation (in ``self.occupations`` order: by default all
         3,008 of ``esco.occupations``) for each title."""
-        queries = self.model.encode_titles(titles, batch_size=self.batch_size, progress=progress)
+        queries = self._encode_queries(titles, progress)
         return self._occupation_scores(queries)[0]
 
     def _matches(self, queries: torch.Tensor, top_k: int) -> list[list[OccupationMatch]]:
@@ -392,13 +410,13 @@ class TitleNormalizer:
         """The ``top_k`` ESCO occupations for each title, best first."""
         if isinstance(titles, str):
             raise TypeError("normalize() takes a list of titles; for one title use normalize([title])")
-        return self._matches(self.model.encode_titles(titles, batch_size=self.batch_size, progress=progress), top_k)
+        return self._matches(self._encode_queries(titles, progress), top_k)
 
     def implied_skills(self, title: str, top_k: int = 10) -> list[SkillHit]:
         """ESCO skills a title implies: the title vector ranked against every skill label through the skills head."""
         if top_k < 1:
             raise ValueError(f"top_k must be at least 1, got {top_k}")
-        query = self.model.encode_titles([title])
+        query = self._encode_queries([title])
         scores = (query @ self.skill_matrix().T)[0]
         top = torch.topk(scores, min(top_k, len(scores)))
         return [SkillHit(self.esco.skills[i].uri, self.esco.skills[i].label, round(s, 4))
@@ -408,7 +426,7 @@ class TitleNormalizer:
         """The (1, dim) query of a job ad: its title vector plus ``skill_weight`` times the vector of its skill list,
         renormalised. The two heads share one space, so the skills pull the query towards occupations that need
         them; with no skills this is the title vector."""
-        query = self.model.encode_titles([title])
+        query = self._encode_queries([title])
         skills = [s for s in skills if s and s.strip()]
         if skills and skill_weight:
             query = torch.nn.functional.normalize(query + skill_weight * self.model.encode_skills([skills]), dim=-1)

@@ -315,3 +315,63 @@ def test_cli_normalize_prints_occupations(tmp_path):
                <= set(r["occupations"][0]) for r in rows)
     done = run_cli("normalize")
     assert done.returncode == 1 and "give one or more job titles" in done.stderr.decode()
+
+
+def _normalize_run(*args) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "contextmatch.cli", "normalize", *map(str, args)], cwd=ROOT,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+
+
+def _records(path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_normalize_to_file_resumes_after_sigkill_with_every_title_once(tmp_path):
+    import signal
+    import time
+
+    words = ["registered nurse", "head chef", "bus driver", "sr. java dev", "accounts assistant", "electrician"]
+    titles = tmp_path / "titles.txt"
+    lines = [f"{words[i % 6]} {i}" if i % 50 else "" for i in range(1, 1201)]  # every 50th line blank
+    titles.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    expected_lines = [i for i, line in enumerate(lines, 1) if line]
+    reference, out = tmp_path / "reference.jsonl", tmp_path / "out.jsonl"
+    args = ("--file", titles, "--top-k", "2", "--chunk-size", "8")
+    done = _normalize_run(*args, "--out", reference)
+    assert done.wait(timeout=600) == 0, done.stderr.read().decode()[-3000:]
+
+    run = _normalize_run(*args, "--out", out)
+    deadline = time.monotonic() + 300
+    while (not out.exists() or out.stat().st_size == 0) and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    run.send_signal(signal.SIGKILL)
+    assert run.wait() == -signal.SIGKILL, "the run ended before it could be killed"
+    assert 0 < len(out.read_bytes().splitlines()) < len(expected_lines)
+    assert json.loads((tmp_path / "out.jsonl.manifest.json").read_text())["status"] == "running"
+    again = _normalize_run(*args, "--out", out)
+    assert again.wait(timeout=600) == 0, again.stderr.read().decode()[-3000:]
+
+    got, want = _records(out), _records(reference)
+    assert [r["line"] for r in got] == [r["line"] for r in want] == expected_lines  # each title once, in order
+    assert [r["title"] for r in got] == [lines[n - 1] for n in expected_lines]
+    for a, b in zip(got, want):
+        assert [m["uri"] for m in a["occupations"]] == [m["uri"] for m in b["occupations"]]
+        assert [m["score"] for m in a["occupations"]] == pytest.approx([m["score"] for m in b["occupations"]],
+                                                                       abs=1e-3)
+    assert json.loads((tmp_path / "out.jsonl.manifest.json").read_text())["status"] == "complete"
+
+    other = run_cli("normalize", *args[:-2], "--chunk-size", "8", "--top-k", "3", "--out", out)
+    assert other.returncode == 1 and "--top-k 2 there, 3 now" in other.stderr.decode()
+    foreign = tmp_path / "foreign.jsonl"
+    foreign.write_text("not ours\n", encoding="utf-8")
+    refused = run_cli("normalize", "--file", titles, "--out", foreign)
+    assert refused.returncode == 1 and "not written by" in refused.stderr.decode()
+    assert foreign.read_text() == "not ours\n"  # nothing lost
+
+
+def test_titles_with_markup_are_cleaned(small_normalizer):
+    plain = small_normalizer.normalize(["Sales & Marketing Executive"], top_k=3)[0]
+    marked = small_normalizer.normalize(["<b>Sales &amp; Marketing</b>   Executive"], top_k=3)[0]
+    assert [m.uri for m in marked] == [m.uri for m in plain]
+    assert [m.score for m in marked] == pytest.approx([m.score for m in plain], abs=1e-5)
