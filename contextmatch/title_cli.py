@@ -88,15 +88,16 @@ def register(commands) -> None:
 
 
 def _read_titles(args) -> list[str]:
+    from .title_batch import read_title_lines
+
     titles = [t.strip() for t in args.titles if t.strip()]
-    if args.file:
+    if args.file == "-":
         try:
-            handle = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8-sig")  # noqa: SIM115
-            with handle:
-                titles += [line.strip() for line in handle if line.strip()]
-        except (OSError, UnicodeDecodeError) as err:
-            raise InputError(f"cannot read {args.file} as UTF-8 text: {getattr(err, 'strerror', None) or err}") \
-                from None
+            titles += [line.strip() for line in sys.stdin if line.strip()]
+        except UnicodeDecodeError as err:
+            raise InputError(f"cannot read standard input as UTF-8 text: {err}") from None
+    elif args.file:
+        titles += [title for _, title in read_title_lines(Path(args.file))]
     if not titles:
         raise InputError("give one or more job titles, or --file FILE with one title per line")
     return titles
