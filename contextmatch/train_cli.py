@@ -19,6 +19,9 @@ def register(commands) -> None:
     build.add_argument("--out", type=Path, default=Path("training_data/v1"), help="folder (default: training_data/v1)")
     build.add_argument("--templates-per-skill", type=int, default=2, help="template sentences per skill (default: 2)")
     build.add_argument("--seed", type=int, default=0)
+    build.add_argument("--link-spans", action="store_true",
+                       help="also link SkillSpan spans that equal no ESCO label with all-MiniLM-L6-v2 (source "
+                            "skillspan-linked; a few minutes); use with another --out")
     build.set_defaults(handler=_build)
 
     train = commands.add_parser(
@@ -50,7 +53,8 @@ def register(commands) -> None:
 def _build(args) -> int:
     from .training_data import build_training_data
 
-    stats = build_training_data(args.out, templates_per_skill=args.templates_per_skill, seed=args.seed)
+    stats = build_training_data(args.out, templates_per_skill=args.templates_per_skill, seed=args.seed,
+                                link_spans=args.link_spans)
     print(json.dumps(stats, indent=2))
     return 0
 

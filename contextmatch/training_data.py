@@ -6,7 +6,9 @@ Sources (each a ``source`` value in the output):
 - ``template``: short job-ad style sentences written around alternative labels with templates of our own;
 - ``skillskape``: SkillSkape train sentences with their ESCO labels (``UNK`` skipped);
 - ``skillspan``: SkillSpan train sentences whose annotated skill/knowledge spans equal an ESCO preferred or
-  alternative label (case-insensitive): distant supervision.
+  alternative label (case-insensitive): distant supervision;
+- ``skillspan-linked`` (with ``--link-spans``): SkillSpan train sentences with at least one other span that
+  all-MiniLM-L6-v2 links to an ESCO skill (:class:`SpanLinker`), with their exact and linked labels.
 
 Every text that also occurs in a benchmark file (TECH, HOUSE, Skill-XL; compared lower-cased with white space and
 outer punctuation removed) is dropped and counted. The skill side is always the ESCO preferred label.
@@ -90,20 +92,74 @@ def _spans(tokens: list[str], tags: list[str]):
         yield " ".join(span)
 
 
-def _skillspan(path: Path, label_index: dict[str, str]):
+def _skillspan(path: Path, label_index: dict[str, str], link=None):
+    """(sentence, ESCO labels, source) of SkillSpan sentences: spans equal to an ESCO label (``skillspan``) and,
+    with ``link`` (span texts -> labels or None: a :class:`SpanLinker`), the other spans it links
+    (``skillspan-linked``)."""
     with _open(path) as handle:
-        for line in handle:
-            row = json.loads(line)
-            spans = [*_spans(row["tokens"], row["tags_skill"]), *_spans(row["tokens"], row["tags_knowledge"])]
-            labels = list(dict.fromkeys(label_index[s.lower()] for s in spans if s.lower() in label_index))
-            if labels:
-                yield " ".join(row["tokens"]), labels
+        rows = [json.loads(line) for line in handle]
+    spans = [[*_spans(r["tokens"], r["tags_skill"]), *_spans(r["tokens"], r["tags_knowledge"])] for r in rows]
+    unmatched = sorted({s for row in spans for s in row if s.lower() not in label_index})
+    links = dict(zip(unmatched, link(unmatched))) if link and unmatched else {}
+    for row, found in zip(rows, spans):
+        exact = [label_index[s.lower()] for s in found if s.lower() in label_index]
+        linked = [links[s] for s in found if links.get(s)]
+        labels = list(dict.fromkeys(exact + linked))
+        if labels:
+            yield " ".join(row["tokens"]), labels, "skillspan-linked" if set(labels) - set(exact) else "skillspan"
+
+
+LINK_THRESHOLD, LINK_MARGIN = 0.85, 0.05  # chosen on TECH/HOUSE validation spans: scripts/calibrate_span_linking.py
+
+
+class SpanLinker:
+    """Links span texts to ESCO preferred labels, or abstains: all-MiniLM-L6-v2 cosine of the span with every
+    preferred and alternative label, best label per skill; a span is linked to its best skill when that cosine
+    reaches ``threshold`` and leads the second skill's by ``margin``."""
+
+    def __init__(self, esco, threshold: float = LINK_THRESHOLD, margin: float = LINK_MARGIN, batch_size: int = 256):
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        from .models import minilm_path
+
+        self.esco, self.threshold, self.margin, self.batch_size = esco, threshold, margin, batch_size
+        self.encoder = SentenceTransformer(str(minilm_path()), device="cpu")
+        labels, owners = [], []
+        for index, skill in enumerate(esco.skills):
+            for label in dict.fromkeys(label.lower() for label in (skill.label, *skill.alt_labels)):
+                labels.append(label)
+                owners.append(index)
+        self.matrix = self.encoder.encode(labels, batch_size=batch_size, normalize_embeddings=True,
+                                          convert_to_tensor=True)
+        self.owners = torch.tensor(owners)
+
+    def best_two(self, spans: list[str]):
+        """(cosines, skill indices), both (spans, 2): each span's two best skills."""
+        import torch
+
+        values, indices = [], []
+        for start in range(0, len(spans), self.batch_size):
+            queries = self.encoder.encode(spans[start:start + self.batch_size], normalize_embeddings=True,
+                                          convert_to_tensor=True)
+            best = torch.full((len(queries), len(self.esco.skills)), -1.0).scatter_reduce(
+                1, self.owners.expand(len(queries), -1), queries @ self.matrix.T, "amax")
+            top = best.topk(2, dim=1)
+            values.append(top.values)
+            indices.append(top.indices)
+        return torch.cat(values), torch.cat(indices)
+
+    def __call__(self, spans: list[str]) -> list[str | None]:
+        values, indices = self.best_two(spans)
+        return [self.esco.skills[index].label if first >= self.threshold and first - second >= self.margin else None
+                for (first, second), (index, _) in zip(values.tolist(), indices.tolist())]
 
 
 def build_training_data(out_dir: Path, skillskape_csv: Path | None = SKILLSKAPE_TRAIN,
                         skillspan_json: Path | None = SKILLSPAN_TRAIN,
-                        templates_per_skill: int = 2, seed: int = 0) -> dict:
-    """Write ``train.jsonl.gz`` (one ``{"text", "skills", "source"}`` per line) and a data card; returns counts."""
+                        templates_per_skill: int = 2, seed: int = 0, link_spans: bool = False) -> dict:
+    """Write ``train.jsonl.gz`` (one ``{"text", "skills", "source"}`` per line) and a data card; returns counts.
+    ``link_spans`` also links the SkillSpan spans that equal no ESCO label (:class:`SpanLinker`)."""
     rng = random.Random(seed)
     esco = load_esco("1.1.0")
     known = set(esco.skill_by_label)
@@ -134,8 +190,9 @@ def build_training_data(out_dir: Path, skillskape_csv: Path | None = SKILLSKAPE_
         for text, skills in _skillskape(Path(skillskape_csv), known):
             add(text, skills, "skillskape")
     if skillspan_json:
-        for text, skills in _skillspan(Path(skillspan_json), label_index):
-            add(text, skills, "skillspan")
+        link = SpanLinker(esco) if link_spans else None
+        for text, skills, source in _skillspan(Path(skillspan_json), label_index, link):
+            add(text, skills, source)
     rng.shuffle(records)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -143,7 +200,8 @@ def build_training_data(out_dir: Path, skillskape_csv: Path | None = SKILLSKAPE_
         for record in records:
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
     counts = Counter(r["source"] for r in records)
-    stats = {"version": VERSION, "pairs": len(records), "by_source": dict(sorted(counts.items())),
+    stats = {"version": VERSION + ("-linked" if link_spans else ""), "pairs": len(records),
+             "by_source": dict(sorted(counts.items())),
              "removed_benchmark_overlap": dict(sorted(removed.items())),
              "skills_covered": len({s for r in records for s in r["skills"]}), "seed": seed,
              "content_md5": content_md5(out_dir / "train.jsonl.gz")}

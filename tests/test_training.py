@@ -166,3 +166,29 @@ def test_training_validation_equals_the_evaluation_harness(model_and_tokenizer):
     for name in ("tech", "house"):
         path = ROOT / "results" / "skills" / f"{name}__validation__context-match-contextmatch-default-trained.json"
         assert measured[name] == json.loads(path.read_text())["rp@5"]
+
+
+def test_linked_spans_add_labels_under_their_own_source(tmp_path):
+    from contextmatch.training_data import _skillspan
+
+    rows = [{"tokens": ["Knowledge", "of", "Python", "."], "tags_skill": ["O"] * 4,
+             "tags_knowledge": ["O", "O", "B", "O"]},
+            {"tokens": ["You", "write", "clean", "code", "in", "Python"], "tags_skill": ["O", "B", "I", "I", "O", "O"],
+             "tags_knowledge": ["O", "O", "O", "O", "O", "B"]},
+            {"tokens": ["Be", "nice"], "tags_skill": ["B", "I"], "tags_knowledge": ["O", "O"]}]
+    path = tmp_path / "spans.json"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    index = {"python": "Python (computer programming)"}
+    asked = []
+
+    def link(spans):  # stands in for SpanLinker: links one span, abstains on the other
+        asked.extend(spans)
+        return ["develop software" if s == "write clean code" else None for s in spans]
+
+    assert list(_skillspan(path, index)) == [("Knowledge of Python .", ["Python (computer programming)"], "skillspan"),
+                                             ("You write clean code in Python", ["Python (computer programming)"],
+                                              "skillspan")]
+    assert list(_skillspan(path, index, link)) == [
+        ("Knowledge of Python .", ["Python (computer programming)"], "skillspan"),
+        ("You write clean code in Python", ["Python (computer programming)", "develop software"], "skillspan-linked")]
+    assert sorted(asked) == ["Be nice", "write clean code"]  # only spans without an exact label are linked
