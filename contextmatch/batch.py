@@ -229,7 +229,8 @@ def write_atomic(table: pa.Table, path: Path) -> None:
     os.replace(partial, path)
 
 
-def _write_json(data: dict, path: Path) -> None:
+def write_json_atomic(data: dict, path: Path) -> None:
+    """Write JSON under a hidden temporary name, then rename it: a kill never leaves a half-written file."""
     partial = path.with_name(f".{path.name}.tmp")
     partial.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(partial, path)
@@ -401,7 +402,7 @@ class BatchJob:
                              f"options to resume it, or choose another --out")
 
     def _save(self) -> None:
-        _write_json(self.manifest, self.out / "manifest.json")
+        write_json_atomic(self.manifest, self.out / "manifest.json")
 
     def _load_extractor(self):
         """The extractor (loaded here unless given); its weights, threshold and top-k must be the run's first."""

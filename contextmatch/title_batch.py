@@ -19,7 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
-from .batch import changed_options, fingerprint
+from .batch import changed_options, fingerprint, write_json_atomic
 from .inputs import InputError
 
 MANIFEST_FORMAT = "contextmatch-normalize/1"
@@ -27,6 +27,14 @@ MANIFEST_FORMAT = "contextmatch-normalize/1"
 
 def manifest_path(out: Path) -> Path:
     return out.with_name(out.name + ".manifest.json")
+
+
+def title_record(title: str, matches, skills=None) -> dict:
+    """The output record of one title: its occupations and, when given, the skills it implies."""
+    record = {"title": title, "occupations": [asdict(m) for m in matches]}
+    if skills is not None:
+        record["implied_skills"] = [asdict(s) for s in skills]
+    return record
 
 
 def read_title_lines(path: Path) -> list[tuple[int, str]]:
@@ -53,12 +61,6 @@ def complete_records(out: Path) -> tuple[int, int]:
                 break
             count, size = count + 1, size + len(line)
     return count, size
-
-
-def _write_manifest(path: Path, manifest: dict) -> None:
-    partial = path.with_name(f".{path.name}.tmp")
-    partial.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    os.replace(partial, path)
 
 
 def normalize_file(path: str | Path, out: str | Path, normalizer, options: dict, top_k: int = 5,
@@ -92,7 +94,7 @@ def normalize_file(path: str | Path, out: str | Path, normalizer, options: dict,
         raise InputError(f"{out} holds {done} records but {path} has only {len(titles)} titles")
     manifest.update(status="running", titles=len(titles))
     out.parent.mkdir(parents=True, exist_ok=True)
-    _write_manifest(manifest_file, manifest)
+    write_json_atomic(manifest, manifest_file)
     with open(out, "ab") as handle:
         handle.truncate(size)  # drop a line cut by a kill
         if progress:
@@ -102,9 +104,8 @@ def normalize_file(path: str | Path, out: str | Path, normalizer, options: dict,
             matches = normalizer.normalize([title for _, title in chunk], top_k=top_k)
             lines = []
             for (number, title), found in zip(chunk, matches):
-                record = {"line": number, "title": title, "occupations": [asdict(m) for m in found]}
-                if skills_k:
-                    record["implied_skills"] = [asdict(s) for s in normalizer.implied_skills(title, skills_k)]
+                skills = normalizer.implied_skills(title, skills_k) if skills_k else None
+                record = {"line": number, **title_record(title, found, skills)}
                 lines.append(json.dumps(record, ensure_ascii=False) + "\n")
             handle.write("".join(lines).encode("utf-8"))
             handle.flush()
@@ -112,7 +113,7 @@ def normalize_file(path: str | Path, out: str | Path, normalizer, options: dict,
             if progress:
                 progress(min(start + chunk_size, len(titles)), len(titles))
     manifest["status"] = "complete"
-    _write_manifest(manifest_file, manifest)
+    write_json_atomic(manifest, manifest_file)
     print(f"wrote {len(titles):,} titles to {out}" + (f" ({done:,} were already there)" if done else ""),
           file=sys.stderr)
     return manifest

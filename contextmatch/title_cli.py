@@ -6,7 +6,6 @@ import argparse
 import csv
 import json
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 from .cli import _positive
@@ -156,12 +155,10 @@ def _normalize_to_file(args) -> int:
 
 
 def _write(out, fmt: str, titles, results, skills) -> None:
-    records = []
-    for i, (title, matches) in enumerate(zip(titles, results)):
-        record = {"title": title, "occupations": [asdict(m) for m in matches]}
-        if skills is not None:
-            record["implied_skills"] = [asdict(s) for s in skills[i]]
-        records.append(record)
+    from .title_batch import title_record
+
+    records = [title_record(title, matches, skills[i] if skills is not None else None)
+               for i, (title, matches) in enumerate(zip(titles, results))]
     if fmt == "json":
         json.dump(records, out, indent=2, ensure_ascii=False)
         out.write("\n")

@@ -138,12 +138,13 @@ class SpanLinker:
         """(cosines, skill indices), both (spans, 2): each span's two best skills."""
         import torch
 
+        from .titles import max_per_group
+
         values, indices = [], []
         for start in range(0, len(spans), self.batch_size):
             queries = self.encoder.encode(spans[start:start + self.batch_size], normalize_embeddings=True,
                                           convert_to_tensor=True)
-            best = torch.full((len(queries), len(self.esco.skills)), -1.0).scatter_reduce(
-                1, self.owners.expand(len(queries), -1), queries @ self.matrix.T, "amax")
+            best, _ = max_per_group(queries @ self.matrix.T, self.owners, len(self.esco.skills))
             top = best.topk(2, dim=1)
             values.append(top.values)
             indices.append(top.indices)

@@ -46,14 +46,13 @@ MALAY = {"pekerja", "am", "tukang", "kilang", "guru", "pembantu", "kerani", "ked
          "kewangan", "eksekutif", "masak", "penyelia", "pembersih", "jurutera"}
 
 
-def esco_priors(esco, relations_csv: Path, broader_csv: Path) -> dict[str, torch.Tensor]:
+def esco_priors(esco, relations_csv: Path, broader_rows: list[dict]) -> dict[str, torch.Tensor]:
     """Per-occupation priors from ESCO alone (higher = favoured), in ``esco.occupations`` order."""
     _, owners = occupation_labels(esco)
     n = len(esco.occupations)
     with relations_csv.open(encoding="utf-8") as handle:
         skills = collections.Counter(row["occupationUri"] for row in csv.DictReader(handle))
-    with broader_csv.open(encoding="utf-8") as handle:
-        narrower = {row["conceptUri"] for row in csv.DictReader(handle) if row["broaderType"] == "Occupation"}
+    narrower = {row["conceptUri"] for row in broader_rows if row["broaderType"] == "Occupation"}
     return {
         "log number of labels": torch.log(torch.bincount(owners, minlength=n).float()),
         "log (1 + number of linked skills)": torch.log1p(torch.tensor([skills[o.uri] for o in esco.occupations],
@@ -113,13 +112,13 @@ def main(argv: list[str] | None = None) -> int:
     position = {o.uri: i for i, o in enumerate(esco.occupations)}
     gold = torch.tensor([position[u] for u in benchmark.uris])
     even, odd = torch.arange(0, len(gold), 2), torch.arange(1, len(gold), 2)
-    priors = esco_priors(esco, args.esco_dir / "occupationSkillRelations.csv",
-                         args.esco_dir / "broaderRelationsOccPillar.csv")
+    with (args.esco_dir / "broaderRelationsOccPillar.csv").open(encoding="utf-8") as handle:
+        broader_rows = list(csv.DictReader(handle))
+    priors = esco_priors(esco, args.esco_dir / "occupationSkillRelations.csv", broader_rows)
     board = torch.log1p(torch.bincount(gold[even], minlength=len(esco.occupations)).float())
     broader: dict[str, set[str]] = collections.defaultdict(set)
-    with (args.esco_dir / "broaderRelationsOccPillar.csv").open(encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            broader[row["conceptUri"]].add(row["broaderUri"])
+    for row in broader_rows:
+        broader[row["conceptUri"]].add(row["broaderUri"])
     codes = {o.uri: o.code or "" for o in esco.occupations}
 
     words = [set(re.findall(r"[a-z]+", t.lower())) for t in benchmark.titles]
