@@ -24,6 +24,8 @@ class ContextMatchConfig(PretrainedConfig):
         score_threshold: default score below which a skill is not reported by the extraction pipeline.
         esco_version: ESCO version the model was trained or tuned for.
         attend_special_tokens: whether CLS and SEP take part in the sentence attention.
+        encoder_folder: subfolder that holds the encoder as a plain transformers folder (its weights, the only
+            copy), as ``contextmatch export`` writes it; ``None``: the weights are in this folder's model file.
     """
 
     model_type = "contextmatch"
@@ -38,6 +40,7 @@ class ContextMatchConfig(PretrainedConfig):
         score_threshold=0.5,
         esco_version="1.1.0",
         attend_special_tokens=True,
+        encoder_folder=None,
         **kwargs,
     ):
         if isinstance(encoder, PretrainedConfig):
@@ -46,7 +49,9 @@ class ContextMatchConfig(PretrainedConfig):
             raise ValueError(f"pooling must be 'mean', got {pooling!r}")
         if attn_temperature <= 0:
             raise ValueError(f"attn_temperature must be > 0, got {attn_temperature}")
-        self.encoder = dict(encoder or {})
+        # a nested _name_or_path is a path on the machine that built the model: never stored
+        self.encoder = {k: v for k, v in dict(encoder or {}).items() if k != "_name_or_path"}
+        self.encoder_folder = encoder_folder
         self.attn_temperature = float(attn_temperature)
         self.pooling = pooling
         self.max_sentence_length = int(max_sentence_length)

@@ -10,7 +10,7 @@ Since cos(x_j, e) = a_j / (|x_j| |e|), one matrix product gives both the logits 
 
 import torch
 from torch import nn
-from transformers import AutoModel, PreTrainedModel
+from transformers import AutoModel, PretrainedConfig, PreTrainedModel
 
 try:  # loaded as remote code from a model folder
     from .configuration_contextmatch import ContextMatchConfig
@@ -99,6 +99,20 @@ class ContextMatchModel(PreTrainedModel):
 
     def _init_weights(self, module):
         self.encoder._init_weights(module)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, config=None, **kwargs):
+        """As ``PreTrainedModel.from_pretrained``; when the config names an ``encoder_folder``, the weights are that
+        subfolder's, a plain encoder folder (sentence-transformers loads it too); the head has no weights."""
+        if not isinstance(config, PretrainedConfig):
+            hub = {k: kwargs[k] for k in ("cache_dir", "revision", "token", "local_files_only", "subfolder")
+                   if k in kwargs}
+            config = cls.config_class.from_pretrained(config or pretrained_model_name_or_path, **hub)
+        if not getattr(config, "encoder_folder", None):
+            return super().from_pretrained(pretrained_model_name_or_path, *args, config=config, **kwargs)
+        subfolder = "/".join(filter(None, (kwargs.pop("subfolder", ""), config.encoder_folder)))
+        encoder = AutoModel.from_pretrained(pretrained_model_name_or_path, *args, subfolder=subfolder, **kwargs)
+        return cls(config, encoder=encoder).eval()
 
     def encode_sentences(self, input_ids, attention_mask, **encoder_kwargs):
         """Last-layer token embeddings (batch, tokens, dim), not normalised."""

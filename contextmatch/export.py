@@ -1,7 +1,16 @@
-"""Export a ConTeXT-match model as a complete hub-style folder that ``AutoModel.from_pretrained`` loads."""
+"""Export a ConTeXT-match model as one hub-style folder that loads three ways from one copy of the weights.
+
+- ``AutoModel.from_pretrained(DIR, trust_remote_code=True)``: the model with its head (``config.json`` with
+  ``auto_map``, the two remote-code files, the tokenizer);
+- ``SentenceTransformer(DIR)`` without remote code: ``modules.json`` names the encoder subfolder (a plain
+  transformers folder, the only weights) and a mean Pooling module, and no Normalize module (DESIGN.md §3);
+- WorkRB's ``ConTeXTMatchModel(DIR)`` and ``BiEncoderModel(DIR)``, which load it with ``SentenceTransformer``.
+"""
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 from pathlib import Path
 
@@ -18,6 +27,48 @@ AUTO_MAP = {
     "AutoModel": "modeling_contextmatch.ContextMatchModel",
 }
 NO_RESULTS = "No evaluation results are recorded for this model yet: run `contextmatch evaluate --model <folder>`."
+ENCODER_FOLDER = "encoder"  # the encoder's weights, config and tokenizer: a plain transformers folder
+POOLING_FOLDER = "1_Pooling"
+
+
+def sentence_transformers_files(hidden_size: int, max_seq_length: int) -> dict[str, dict | list]:
+    """The JSON files (relative path: content) that make an export folder a sentence-transformers model: the
+    encoder subfolder's token embeddings, then their mean over non-padding tokens, not normalised.
+
+    >>> files = sentence_transformers_files(384, 128)
+    >>> [module["path"] for module in files["modules.json"]], files["1_Pooling/config.json"]["pooling_mode"]
+    (['encoder', '1_Pooling'], 'mean')
+    """
+    return {
+        "modules.json": [
+            {"idx": 0, "name": "0", "path": ENCODER_FOLDER, "type": "sentence_transformers.models.Transformer"},
+            {"idx": 1, "name": "1", "path": POOLING_FOLDER, "type": "sentence_transformers.models.Pooling"},
+        ],
+        "config_sentence_transformers.json": {"model_type": "SentenceTransformer", "prompts": {},
+                                              "default_prompt_name": None, "similarity_fn_name": "cosine"},
+        f"{ENCODER_FOLDER}/sentence_bert_config.json": {"max_seq_length": max_seq_length, "do_lower_case": False},
+        f"{POOLING_FOLDER}/config.json": {"embedding_dimension": hidden_size, "pooling_mode": "mean",
+                                          "include_prompt": True},
+    }
+
+
+def local_paths(value, where: str = "") -> list[str]:
+    """Where parsed JSON holds an absolute local path (POSIX, home or Windows), as ``key.path: value``.
+
+    >>> local_paths({"encoder": {"_name_or_path": "/venv/site-packages/m"}, "base": "org/m", "x": ["~/m", "a/b"]})
+    ['encoder._name_or_path: /venv/site-packages/m', 'x.0: ~/m']
+    """
+    if isinstance(value, dict):
+        return [leak for key, item in value.items() for leak in local_paths(item, f"{where}.{key}".lstrip("."))]
+    if isinstance(value, list):
+        return [leak for i, item in enumerate(value) for leak in local_paths(item, f"{where}.{i}".lstrip("."))]
+    is_path = isinstance(value, str) and re.match(r"^(/[^/\s]|~/|[A-Za-z]:[\\/])", value)
+    return [f"{where}: {value}"] if is_path else []
+
+
+def _write_json(path: Path, content) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
 
 
 def model_card(model, repo: str, results: str | None = None) -> str:
@@ -52,17 +103,23 @@ def model_card(model, repo: str, results: str | None = None) -> str:
 
 def export_model(out: str | Path, model_name: str | None = None, repo: str | None = None,
                  results: str | None = None) -> Path:
-    """Write config.json (with ``auto_map``), model.safetensors, tokenizer files, the two remote-code files and a
-    model card to ``out``; returns the folder."""
+    """Write the folder described in this module's docstring to ``out`` (new or empty), with a model card;
+    returns the folder. No file names a path of this machine."""
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"{out} exists and is not empty: choose a new folder or remove it first")
     model, tokenizer = load_model(model_name, device="cpu")
-    model.config.auto_map = dict(AUTO_MAP)
-    model.config.architectures = ["ContextMatchModel"]
+    config = model.config
+    config.auto_map = dict(AUTO_MAP)
+    config.architectures = ["ContextMatchModel"]
+    config.encoder_folder = ENCODER_FOLDER
     out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
+    config.save_pretrained(out)
+    model.encoder.save_pretrained(out / ENCODER_FOLDER)
+    for folder in (out, out / ENCODER_FOLDER):
+        tokenizer.save_pretrained(folder)
+    for name, content in sentence_transformers_files(config.encoder["hidden_size"], config.max_sentence_length).items():
+        _write_json(out / name, content)
     for module in (configuration_contextmatch, modeling_contextmatch):
         shutil.copy(module.__file__, out / Path(module.__file__).name)
     if results is None:
@@ -70,4 +127,8 @@ def export_model(out: str | Path, model_name: str | None = None, repo: str | Non
 
         results = results_markdown(System("contextmatch", model_name).name)
     (out / "README.md").write_text(model_card(model, repo or out.name, results), encoding="utf-8")
+    leaks = [f"{path.relative_to(out)}: {leak}" for path in sorted(out.rglob("*.json"))
+             for leak in local_paths(json.loads(path.read_text(encoding="utf-8")))]
+    if leaks:
+        raise ValueError(f"the export names local paths: {'; '.join(leaks)}")
     return out
