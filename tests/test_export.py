@@ -34,11 +34,12 @@ def exported(tmp_path_factory):
 
 
 def test_folder_is_complete(exported):
-    names = {p.name for p in exported.iterdir()}
-    assert {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "README.md",
-            "configuration_contextmatch.py", "modeling_contextmatch.py"} <= names
+    names = {p.relative_to(exported).as_posix() for p in exported.rglob("*") if p.is_file()}
+    assert {"config.json", "tokenizer.json", "tokenizer_config.json", "README.md", "configuration_contextmatch.py",
+            "modeling_contextmatch.py", "modules.json", "1_Pooling/config.json", "encoder/config.json",
+            "encoder/model.safetensors", "encoder/tokenizer.json", "encoder/sentence_bert_config.json"} <= names
     config = json.loads((exported / "config.json").read_text())
-    assert config["model_type"] == "contextmatch"
+    assert config["model_type"] == "contextmatch" and config["encoder_folder"] == "encoder"
     assert config["auto_map"]["AutoModel"] == "modeling_contextmatch.ContextMatchModel"
     card = (exported / "README.md").read_text()
     assert card.startswith("---\n") and "This service uses the ESCO classification" in card
@@ -60,6 +61,16 @@ def test_remote_code_round_trip_in_fresh_process(exported, model_and_tokenizer):
     model, tokenizer = model_and_tokenizer
     expected = model.score_sentences(tokenizer, SENTENCES, model.embed_skill_labels(tokenizer, LABELS))
     assert torch.allclose(torch.tensor(loaded["scores"]), expected, atol=1e-5)
+
+
+def test_the_library_loads_the_export(exported, model_and_tokenizer):
+    from contextmatch.models import load_model
+
+    loaded, loaded_tokenizer = load_model(str(exported), device="cpu")
+    model, tokenizer = model_and_tokenizer
+    scores = loaded.score_sentences(loaded_tokenizer, SENTENCES, loaded.embed_skill_labels(loaded_tokenizer, LABELS))
+    expected = model.score_sentences(tokenizer, SENTENCES, model.embed_skill_labels(tokenizer, LABELS))
+    assert not loaded.training and torch.equal(scores, expected)
 
 
 def test_export_refuses_a_non_empty_folder(exported):
