@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import __version__
-from .export import REPO_DIR
+from .export import ENCODER_FOLDER, REPO_DIR, local_paths
 
 MANIFEST = "manifest.json"
 SPACE_MODELS_FILE = "release.json"  # in the Space folder: the models spaces_demo/app.py loads
@@ -264,7 +264,8 @@ def shipped_models() -> tuple[Path, Path]:
 
 
 def build_skill_model(folder: Path, namespace: str, sources: Path) -> None:
-    """The ConTeXT-match model: :func:`contextmatch.export.export_model`, float16 weights, clean config, full card."""
+    """The ConTeXT-match model: :func:`contextmatch.export.export_model` (which loads with AutoModel,
+    SentenceTransformer and WorkRB), float16 weights, clean config, full card."""
     from .evaluation import System, results_markdown
     from .export import export_model
 
@@ -281,7 +282,7 @@ def build_skill_model(folder: Path, namespace: str, sources: Path) -> None:
     config["dtype"] = "float32"  # the weights are stored in float16 below; loaders compute in float32
     (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     scrub_json_files(folder, config["base_model"])
-    store_float16(folder / "model.safetensors")
+    store_float16(folder / ENCODER_FOLDER / "model.safetensors")
     entries = eval_results(results, SKILL_METRICS, "text-retrieval", "ESCO skill extraction (ranking all skills per "
                            "sentence)", namespace)
     datasets = list(dict.fromkeys(entry.dataset_type for entry in entries))
@@ -486,8 +487,10 @@ def set_namespace(release_dir: str | Path, namespace: str) -> str | None:
 
 # -- checks ----------------------------------------------------------------------------------------------------------
 REQUIRED_FILES = {
-    SKILL_MODEL.role: ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
-                       "configuration_contextmatch.py", "modeling_contextmatch.py", "README.md"),
+    SKILL_MODEL.role: ("config.json", "tokenizer.json", "tokenizer_config.json", "configuration_contextmatch.py",
+                       "modeling_contextmatch.py", "README.md", "modules.json", "1_Pooling/config.json",
+                       f"{ENCODER_FOLDER}/config.json", f"{ENCODER_FOLDER}/model.safetensors",
+                       f"{ENCODER_FOLDER}/tokenizer.json", f"{ENCODER_FOLDER}/sentence_bert_config.json"),
     TITLE_MODEL.role: ("modules.json", "config.json", "config_sentence_transformers.json", "model.safetensors",
                        "tokenizer.json", "README.md"),
     DATASET.role: ("README.md",),
@@ -585,14 +588,29 @@ def requirement_problems(lines: list[str], name: str) -> list[str]:
 
 
 def local_path_leaks(folder: Path, markers: tuple[str, ...]) -> list[str]:
-    """Card and JSON files (outside a bundled library) that mention local paths of this machine."""
+    """Files (outside a bundled library) that name local paths: cards, text and JSON that mention ``markers`` (paths
+    of this machine), JSON values and safetensors metadata that are absolute paths of any machine."""
+    from safetensors import safe_open
+
     leaks = []
     for path in sorted(folder.rglob("*")):
         relative = path.relative_to(folder)
-        if path.suffix not in (".json", ".md", ".txt") or relative.parts[0] == "contextmatch":
+        name = f"{folder.name}/{relative.as_posix()}"
+        if relative.parts[0] == "contextmatch" or not path.is_file():
+            continue
+        if path.suffix == ".safetensors":
+            with safe_open(path, "pt") as weights:
+                leaks += [f"{name} metadata names {leak}" for leak in local_paths(weights.metadata() or {})]
+            continue
+        if path.suffix not in (".json", ".md", ".txt"):
             continue
         text = path.read_text(encoding="utf-8", errors="replace")
-        leaks += [f"{folder.name}/{relative.as_posix()} mentions {marker}" for marker in markers if marker in text]
+        leaks += [f"{name} mentions {marker}" for marker in markers if marker in text]
+        if path.suffix == ".json":
+            try:
+                leaks += [f"{name} names {leak}" for leak in local_paths(json.loads(text))]
+            except ValueError:
+                leaks.append(f"{name} is not valid JSON")
     return leaks
 
 
@@ -652,17 +670,24 @@ def static_problems(release_dir: Path, current: dict) -> list[str]:
 
 # -- loaders: each loads an artifact from its folder as a hub user would, and says what it got ----------------------
 def load_skill_model(folder: Path) -> str:
+    """With remote code (AutoModel) and without (SentenceTransformer, as WorkRB loads it): the same label vectors."""
     import torch
+    from sentence_transformers import SentenceTransformer
     from transformers import AutoModel, AutoTokenizer
 
     model = AutoModel.from_pretrained(str(folder), trust_remote_code=True).eval()
     tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=True)
+    labels = ["PostgreSQL", "provide mentorship"]
     with torch.inference_mode():
-        skills = model.embed_skill_labels(tokenizer, ["PostgreSQL", "provide mentorship"])
+        skills = model.embed_skill_labels(tokenizer, labels)
         scores = model.score_sentences(tokenizer, ["You will mentor junior developers."], skills)
     if scores.shape != (1, 2) or not torch.isfinite(scores).all() or scores[0, 1] <= scores[0, 0]:
         raise ValueError(f"unexpected scores {scores.tolist()}")
-    return f"AutoModel.from_pretrained: {type(model).__name__} ({next(model.parameters()).dtype})"
+    st = SentenceTransformer(str(folder), device="cpu")
+    if not torch.allclose(st.encode(labels, convert_to_tensor=True).cpu(), skills.cpu(), atol=1e-5):
+        raise ValueError("SentenceTransformer label vectors differ from the model's")
+    return (f"AutoModel.from_pretrained: {type(model).__name__} ({next(model.parameters()).dtype}); "
+            f"SentenceTransformer: {' + '.join(type(module).__name__ for module in st)}")
 
 
 def load_title_model(folder: Path) -> str:

@@ -189,13 +189,33 @@ def test_checks_catch_a_broken_release(release_dir, tmp_path):
     requirements.write_text(requirements.read_text().replace("pandas==", "pandas>="))
     problems = "\n".join(rel.check_release(broken, load=False))
     assert "ConTeXT-match-MiniLM-L6/README.md: metadata does not parse" in problems
-    assert "ConTeXT-match-MiniLM-L6/model.safetensors is missing" in problems
+    assert "ConTeXT-match-MiniLM-L6/encoder/model.safetensors is missing" in problems
     assert "JobTitle-MiniLM-L6/model.safetensors is missing" in problems
     assert "contextmatch-demo/contextmatch/__init__.py is missing" in problems
     assert "contextmatch-demo/README.md names elsewhere/Skill-XL" in problems
     assert "Skill-XL/Skill-XL.py would be read as a loading script" in problems
     assert "pandas>=" in problems and "is not pinned" in problems
     assert rel.check_release(release_dir, load=False) == []
+
+
+def test_checks_catch_paths_of_another_machine(release_dir, tmp_path):
+    """A path of the machine that built the release, where this machine's markers cannot see it: in a nested JSON
+    value (the export's old encoder._name_or_path, here a home folder) and in safetensors metadata."""
+    from safetensors.torch import load_file, save_file
+
+    leaky = tmp_path / "leaky"
+    shutil.copytree(release_dir, leaky)
+    model = leaky / rel.SKILL_MODEL.name
+    config = json.loads((model / "config.json").read_text())
+    config["encoder"]["_name_or_path"] = "/home/alice/.cache/contextmatch/bases/all-mpnet-base-v2"
+    (model / "config.json").write_text(json.dumps(config))
+    weights = model / "encoder" / "model.safetensors"
+    save_file(load_file(weights), weights, metadata={"format": "pt", "source": "D:\\runs\\best"})
+    problems = rel.check_release(leaky, load=False)
+    assert problems == [
+        f"{rel.SKILL_MODEL.name}/config.json names encoder._name_or_path: /home/alice/.cache/contextmatch/bases/"
+        "all-mpnet-base-v2",
+        f"{rel.SKILL_MODEL.name}/encoder/model.safetensors metadata names source: D:\\runs\\best"]
 
 
 # -- the cards -----------------------------------------------------------------------------------------------------
@@ -266,8 +286,9 @@ def test_skill_model_loads_with_automodel(release_dir, model_and_tokenizer):
     path = folder(release_dir, rel.SKILL_MODEL)
     config = json.loads((path / "config.json").read_text())
     assert config["auto_map"]["AutoModel"] == "modeling_contextmatch.ContextMatchModel"
-    assert config["encoder"]["_name_or_path"] == "sentence-transformers/all-MiniLM-L6-v2"
-    with safe_open(path / "model.safetensors", "pt") as weights:
+    assert "_name_or_path" not in config["encoder"] and config["encoder_folder"] == "encoder"
+    assert sorted(p.relative_to(path).as_posix() for p in path.rglob("*.safetensors")) == ["encoder/model.safetensors"]
+    with safe_open(path / "encoder" / "model.safetensors", "pt") as weights:
         assert {weights.get_slice(k).get_dtype() for k in weights.keys()} == {"F16"}
     model = AutoModel.from_pretrained(str(path), trust_remote_code=True).eval()
     tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=True)
@@ -279,6 +300,19 @@ def test_skill_model_loads_with_automodel(release_dir, model_and_tokenizer):
         expected = shipped.score_sentences(shipped_tokenizer, sentences,
                                            shipped.embed_skill_labels(shipped_tokenizer, labels))
     assert torch.allclose(scores, expected.cpu(), atol=1e-5) and scores[0, 0] > scores[0, 1]
+
+
+def test_skill_model_scores_in_workrb_as_with_automodel(release_dir, model_and_tokenizer):
+    from workrb.models import ConTeXTMatchModel
+    from workrb.types import ModelInputType
+
+    sentences, labels = ["Experience with PostgreSQL and Docker.", "You will mentor junior developers."], \
+        ["PostgreSQL", "provide mentorship", "remove rust from motor vehicles"]
+    workrb = ConTeXTMatchModel(str(folder(release_dir, rel.SKILL_MODEL)))
+    scores = workrb.compute_rankings(sentences, labels, ModelInputType.SKILL_SENTENCE, ModelInputType.SKILL_NAME)
+    shipped, tokenizer = model_and_tokenizer
+    expected = shipped.score_sentences(tokenizer, sentences, shipped.embed_skill_labels(tokenizer, labels))
+    assert torch.allclose(scores.cpu(), expected.cpu(), atol=1e-5)
 
 
 def test_title_model_loads_with_sentence_transformers(release_dir):
