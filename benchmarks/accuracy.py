@@ -1,4 +1,5 @@
-"""Accuracy cost of the faster encoders: RP@K and MRR of each precision and backend on TECH and HOUSE validation.
+"""Accuracy cost of the faster encoders: RP@K and MRR of each precision and backend on the validation splits (TECH,
+HOUSE and Skill-XL; the pooled RP@5, weighted by queries, decides the default encoder).
 
 Same protocol and results-file format as ``contextmatch evaluate`` (all 13,891 ESCO skills ranked per sentence,
 DESIGN.md §4); the skill matrix is the float32 model's in every variant, only the sentence encoder changes.
@@ -31,6 +32,15 @@ VARIANTS = {  # name: (quantize, backend)
 }
 
 
+def pooled_rp5(records: list[dict]) -> float:
+    """RP@5 over the queries of several benchmarks: their RP@5 weighted by query count.
+
+    >>> pooled_rp5([{"rp@5": 50.0, "n_queries": 1}, {"rp@5": 80.0, "n_queries": 3}])
+    72.5
+    """
+    return round(sum(r["rp@5"] * r["n_queries"] for r in records) / sum(r["n_queries"] for r in records), 2)
+
+
 def evaluate_variant(extractor, variant: str, benchmark, labels: list[str], metric) -> dict:
     """One results record, as ``evaluation.evaluate_system`` writes them, for ``extractor`` on ``benchmark``."""
     raw = ranking_metrics(extractor.score_sentences(benchmark.sentences), benchmark.gold, labels, metric)
@@ -51,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     from contextmatch.models import load_model
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--benchmark", nargs="+", default=["tech", "house"], help="default: tech house")
+    parser.add_argument("--benchmark", nargs="+", default=["tech", "house", "skill-xl"],
+                        help="default: tech house skill-xl")
     parser.add_argument("--split", default="validation", help="default: validation")
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
@@ -70,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
             results.append(result)
             print(f"{variant:<20} {benchmark.name:<6} {benchmark.split:<10} RP@5 {result['rp@5']:6.2f} "
                   f"RP@10 {result['rp@10']:6.2f} MRR {result['mrr']:.3f}", flush=True)
+    for variant in args.variants:
+        mine = [r for r in results if r["variant"] == variant]
+        print(f"{variant:<20} pooled ({sum(r['n_queries'] for r in mine)} queries) RP@5 {pooled_rp5(mine):6.2f}")
     print(json.dumps({"written": str(args.results_dir)}), file=sys.stderr)
     return 0
 

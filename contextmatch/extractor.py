@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 from .cache import skill_matrix
 from .esco import DEFAULT_ESCO_VERSION, load_esco
 from .models import load_model
-from .quantize import sentence_encoder
+from .quantize import encoder_name, resolve_quantize, sentence_encoder
 from .runtime import configure_threads
 from .text import clean_text, split_sentences
 from .topk import bound_dtype, contextmatch_topk, unit_rows
@@ -128,8 +128,9 @@ class SkillExtractor:
         threshold: least score reported; ``None`` takes the model's ``config.score_threshold``, which is tuned on a
             validation split for each shipped model.
         batch_size: sentence windows encoded at once (windows are sorted by token length into batches).
-        quantize: ``None`` (float32), ``"int8"`` or ``"bf16"``: the precision of the sentence encoder
-            (:mod:`contextmatch.quantize`); skill embeddings stay float32.
+        quantize: ``None`` (float32, the reference the evaluation harness measures), ``"int8"``, ``"bf16"``, or
+            ``"auto"`` (the CLI's default: int8 where it runs, else float32): the precision of the sentence encoder
+            (:mod:`contextmatch.quantize`); skill embeddings stay float32. ``encoder_name`` says what runs.
         backend: ``"torch"`` (default) or ``"onnx"``: ONNX Runtime for the sentence encoder, float32 or int8
             (needs ``pip install "contextmatch[onnx]"``; exported once per model into the user cache).
         threads: torch CPU threads (default: the cores this process may use, see :mod:`contextmatch.runtime`).
@@ -156,7 +157,9 @@ class SkillExtractor:
         )
         self.scoring = scoring
         self.unit_skills = unit_rows(self.skill_embeddings).to(bound_dtype(self.model.device))
-        self.encoder = sentence_encoder(self.model, quantize, backend)  # the model's encoder unless quantized
+        self.quantize, self.backend = resolve_quantize(quantize, backend, self.model.device.type), backend
+        self.encoder_name = encoder_name(self.quantize, backend)
+        self.encoder = sentence_encoder(self.model, self.quantize, backend)  # the model's encoder unless quantized
         self._special_tokens = len(self.tokenizer("")["input_ids"])
 
     # ---- public API -------------------------------------------------------------------------------------------
@@ -262,15 +265,16 @@ class SkillExtractor:
         k = min(top_k, len(self.skills))
         for windows, tokens, mask, offsets in self._encoded_batches(sentences, progress):
             values, indices, alpha = self._top_skills(tokens, mask, k)
-            values, indices, alpha = values.tolist(), indices.tolist(), alpha.transpose(1, 2).cpu().tolist()
+            spans = [_word_spans(window.text, row) for window, row in zip(windows, offsets.tolist())]  # once a window
+            weights = _word_weights(alpha, [token_words for _, token_words in spans], max(len(w) for w, _ in spans))
+            values, indices = values.tolist(), indices.tolist()
             for row, window in enumerate(windows):
-                window_offsets = offsets[row].tolist()
                 for col in range(k):
                     skill_index, score = indices[row][col], values[row][col]
                     current = best[window.sentence].get(skill_index)
                     if current is None or score > current.score:
                         skill = self.skills[skill_index]
-                        evidence = _evidence(window, window_offsets, alpha[row][col])
+                        evidence = _evidence(window, spans[row][0], weights[row][col])
                         best[window.sentence][skill_index] = SkillMatch(skill.uri, skill.label, score, evidence)
         return [sorted(found.values(), key=lambda m: -m.score)[:top_k] for found in best]
 
@@ -288,31 +292,59 @@ class SkillExtractor:
         return sorted(summary.values(), key=lambda s: -s.score)
 
 
-def _evidence(window: _Window, offsets: list[list[int]], weights: list[float]) -> list[Evidence]:
-    """Attention weights of a window's tokens as word spans of the sentence, heaviest first.
+def _word_spans(text: str, offsets: list[list[int]]) -> tuple[list[tuple[int, int]], list[int]]:
+    """The words of a window's tokens: their (start, end) in ``text``, and each token's word (``-1``: none).
 
-    Word pieces that touch inside a word are merged and their weights added; special tokens, punctuation and
-    padding are skipped, and the weights are renormalised over the words (a trained model may put much of its
-    attention on CLS/SEP). Words with less than ``EVIDENCE_MIN_WEIGHT`` of it are not listed.
+    Word pieces that touch inside a word are one word; special tokens, punctuation and padding are no word.
+
+    >>> _word_spans("PostgreSQL and Go", [[0, 0], [0, 4], [4, 10], [11, 14], [15, 16], [16, 17], [0, 0]])
+    ([(0, 10), (11, 14), (15, 17)], [-1, 0, 0, 1, 2, 2, -1])
+    """
+    words: list[tuple[int, int]] = []
+    token_words = []
+    for start, end in offsets:
+        if end <= start or not any(ch.isalnum() for ch in text[start:end]):
+            token_words.append(-1)
+            continue
+        if words and start == words[-1][1] and text[start].isalnum() and text[start - 1].isalnum():
+            words[-1] = (words[-1][0], end)
+        else:
+            words.append((start, end))
+        token_words.append(len(words) - 1)
+    return words, token_words
+
+
+def _word_weights(alpha: torch.Tensor, token_words: list[list[int]], n_words: int) -> list[list[list[float]]]:
+    """Attention (batch, tokens, k) summed over each window's words: ``[row][col][word]``, in float64 and in token
+    order, as a Python loop would add them.
+
+    >>> alpha = torch.tensor([[[0.1], [0.3], [0.3], [0.05], [0.2], [0.05]]])
+    >>> [round(w, 2) for w in _word_weights(alpha, [[-1, 0, 0, 1, 2, -1]], 3)[0][0]]
+    [0.6, 0.05, 0.2]
+    """
+    batch, length, k = alpha.shape
+    index = torch.tensor([row + [-1] * (length - len(row)) for row in token_words], dtype=torch.long)
+    index[index < 0] = n_words  # tokens of no word go to a spare column, dropped below
+    sums = torch.zeros((batch, n_words + 1, k), dtype=torch.float64)
+    sums.scatter_add_(1, index.unsqueeze(-1).expand(-1, -1, k), alpha.detach().cpu().double())
+    return sums[:, :n_words].transpose(1, 2).tolist()
+
+
+def _evidence(window: _Window, words: list[tuple[int, int]], weights: list[float]) -> list[Evidence]:
+    """The ``words`` of a window (:func:`_word_spans`) with their attention ``weights`` as word spans of the
+    sentence, heaviest first.
+
+    The weights are renormalised over the words (a trained model may put much of its attention on CLS/SEP and
+    punctuation). Words with less than ``EVIDENCE_MIN_WEIGHT`` of it are not listed, nor more than
+    ``EVIDENCE_MAX_WORDS``.
 
     >>> w = _Window(0, 4, "PostgreSQL and Go")
-    >>> ev = _evidence(w, [[0, 0], [0, 4], [4, 10], [11, 14], [15, 17], [0, 0]], [0.1, 0.3, 0.3, 0.05, 0.2, 0.05])
+    >>> ev = _evidence(w, [(0, 10), (11, 14), (15, 17)], [0.6, 0.05, 0.2])
     >>> [(e.start, e.end, e.text, round(e.weight, 2)) for e in ev]
     [(4, 14, 'PostgreSQL', 0.71), (19, 21, 'Go', 0.24)]
     """
-    words: list[list] = []  # [start, end, weight]
-    for (start, end), weight in zip(offsets, weights):
-        text = window.text
-        if end <= start or not any(ch.isalnum() for ch in text[start:end]):
-            continue  # special tokens, padding and punctuation are not evidence
-        if words and start == words[-1][1] and text[start].isalnum() and text[start - 1].isalnum():
-            words[-1][1] = end
-            words[-1][2] += weight
-        else:
-            words.append([start, end, weight])
-    total = sum(w[2] for w in words)
-    for word in words:  # the share of the attention that rests on words (CLS/SEP can hold much of it)
-        word[2] = word[2] / total if total > 0 else 0.0
-    words.sort(key=lambda w: -w[2])
-    kept = [w for w in words[:EVIDENCE_MAX_WORDS] if w[2] >= EVIDENCE_MIN_WEIGHT]
-    return [Evidence(window.base + a, window.base + b, window.text[a:b], min(1.0, float(wt))) for a, b, wt in kept]
+    total = sum(weights)
+    shares = [weight / total if total > 0 else 0.0 for weight in weights]
+    order = sorted(range(len(words)), key=lambda i: -shares[i])[:EVIDENCE_MAX_WORDS]
+    return [Evidence(window.base + words[i][0], window.base + words[i][1], window.text[words[i][0] : words[i][1]],
+                     min(1.0, shares[i])) for i in order if shares[i] >= EVIDENCE_MIN_WEIGHT]

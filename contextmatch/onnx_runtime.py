@@ -111,13 +111,20 @@ def _atomic(path: Path, make) -> None:
 
 
 class OnnxSentenceEncoder:
-    """``(input_ids, attention_mask) -> float32 token embeddings`` on ONNX Runtime's CPU provider."""
+    """``(input_ids, attention_mask) -> float32 token embeddings`` on ONNX Runtime's CPU provider.
+
+    Its intra-op pool has torch's thread count, and its threads sleep between runs instead of spinning: ConTeXT
+    scoring runs on torch's OpenMP threads right after each encoder call, and spinning ONNX threads would take the
+    same cores from them (with two threads on two cores, four busy threads).
+    """
 
     def __init__(self, path: Path, threads: int | None = None):
         ort = _require("onnxruntime")
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or torch.get_num_threads()
         options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
         self.path = Path(path)

@@ -8,6 +8,11 @@ CPUs with AVX512-BF16 or AMX and on GPUs, slower than float32 elsewhere.
 The skill matrix is always the float32 model's (cached once); only sentences go through the reduced encoder, and
 token embeddings come back as float32. Backend ``onnx`` runs the encoder on ONNX Runtime instead of torch, in
 float32 or int8 (:mod:`contextmatch.onnx_runtime`).
+
+``auto`` (what ``contextmatch extract`` and ``batch`` use unless told otherwise) picks the fastest encoder that
+stays within 0.5 RP@5 of float32 on the pooled validation splits, where it can run: int8 on CPU (torch's quantized
+engine, or ONNX Runtime with ``--backend onnx``), float32 elsewhere (GPUs, or a torch without a quantized engine).
+Measured by ``benchmarks/throughput.py`` and ``benchmarks/accuracy.py`` (``results/speed/``).
 """
 
 from __future__ import annotations
@@ -20,6 +25,35 @@ from torch import nn
 
 QUANTIZE_MODES = ("int8", "bf16")
 BACKENDS = ("torch", "onnx")
+AUTO = "auto"
+INT8_ENGINES = ("x86", "fbgemm", "qnnpack", "onednn")  # torch's quantized CPU engines that run dynamic int8 Linear
+
+
+def resolve_quantize(mode: str | None, backend: str = "torch", device: str = "cpu") -> str | None:
+    """The precision ``mode`` stands for (``None`` is float32): ``fp32`` becomes ``None``; ``auto`` becomes ``int8`` where int8 runs (CPU, and for torch a quantized
+    engine), else ``None`` (float32); other modes are returned as they are.
+
+    >>> resolve_quantize("auto", "torch", "cuda"), resolve_quantize("bf16", "torch", "cpu"), resolve_quantize("fp32")
+    (None, 'bf16', None)
+    """
+    if mode == "fp32":  # the CLI's name for float32
+        return None
+    if mode != AUTO:
+        return mode
+    if str(device).split(":")[0] != "cpu":
+        return None
+    if backend == "onnx":
+        return "int8"
+    return "int8" if any(e in INT8_ENGINES for e in torch.backends.quantized.supported_engines) else None
+
+
+def encoder_name(mode: str | None, backend: str = "torch") -> str:
+    """How the sentence encoder runs, in words.
+
+    >>> encoder_name(None), encoder_name("int8", "onnx")
+    ('torch fp32', 'ONNX Runtime int8')
+    """
+    return f"{'ONNX Runtime' if backend == 'onnx' else 'torch'} {mode or 'fp32'}"
 
 
 class SentenceEncoder(nn.Module):
@@ -38,15 +72,17 @@ class SentenceEncoder(nn.Module):
 
 
 def sentence_encoder(model, mode: str | None = None, backend: str = "torch"):
-    """The sentence side of a ConTeXT-match ``model`` in ``mode`` (``None``: float32, ``int8`` or ``bf16``) on
-    ``backend`` (``torch`` or ``onnx``): a callable ``(input_ids, attention_mask) -> float32 token embeddings``.
+    """The sentence side of a ConTeXT-match ``model`` in ``mode`` (``None``: float32, ``int8``, ``bf16`` or
+    ``auto``, see :func:`resolve_quantize`) on ``backend`` (``torch`` or ``onnx``): a callable
+    ``(input_ids, attention_mask) -> float32 token embeddings``.
 
     ``int8`` quantizes a copy of the model, so ``model`` itself (and its cached skill matrix) is unchanged.
     """
-    if mode is not None and mode not in QUANTIZE_MODES:
-        raise ValueError(f"unknown quantize mode {mode!r}: choose one of {', '.join(QUANTIZE_MODES)}")
+    if mode is not None and mode not in (*QUANTIZE_MODES, AUTO, "fp32"):
+        raise ValueError(f"unknown quantize mode {mode!r}: choose one of {', '.join(QUANTIZE_MODES)}, fp32, {AUTO}")
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+    mode = resolve_quantize(mode, backend, model.device.type)
     if backend == "onnx":
         if mode == "bf16" or model.device.type != "cpu":
             raise ValueError("the onnx backend runs float32 or int8 on CPU")

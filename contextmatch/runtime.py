@@ -30,9 +30,13 @@ def _cgroup_quota() -> int | None:
 
 def configure_threads(threads: int | None = None) -> int:
     """Set torch's intra-op threads to ``threads``, or to :func:`available_cores` when torch's default (the host's
-    physical cores) is more than the process may use; returns the number in use."""
+    physical cores) is more than the process may use; returns the number in use.
+
+    Also turns off the tokenizers' own thread pool unless ``TOKENIZERS_PARALLELISM`` is set: tokenizing is a small
+    share of the work, and its idle threads would spin on the cores torch's threads need."""
     if threads is not None and threads < 1:
         raise ValueError(f"threads must be at least 1, got {threads}")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     wanted = threads or min(torch.get_num_threads(), available_cores())
     if wanted != torch.get_num_threads():
         torch.set_num_threads(wanted)

@@ -57,6 +57,9 @@ EXPECTED_ERRORS = {  # row -> (id, error)
 }
 
 
+FP32 = ("--quantize", "fp32")  # the CLI runs int8 by default; the reference runs compare with the fp32 `extractor`
+
+
 def _batch(*args) -> subprocess.Popen:
     with open(f"{args[args.index('--out') + 1]}.log", "ab") as log:  # the child keeps its own copy open
         return subprocess.Popen([sys.executable, "-m", "contextmatch.cli", "batch", *map(str, args)], cwd=ROOT,
@@ -84,7 +87,7 @@ def corpus(tmp_path_factory):
 def reference(corpus, tmp_path_factory):
     """An uninterrupted CLI run over the corpus."""
     out = tmp_path_factory.mktemp("reference") / "out"
-    done = _batch(corpus, "--out", out, "--id-column", "id", "--chunk-size", CHUNK)
+    done = _batch(corpus, "--out", out, "--id-column", "id", "--chunk-size", CHUNK, *FP32)
     assert done.wait(timeout=600) == 0, (out.parent / "out.log").read_text()[-3000:]
     return out
 
@@ -92,7 +95,7 @@ def reference(corpus, tmp_path_factory):
 @pytest.mark.slow
 def test_sigkill_mid_run_then_resume_gives_every_record_once(corpus, reference, tmp_path):
     out = tmp_path / "out"
-    args = (corpus, "--out", out, "--id-column", "id", "--chunk-size", CHUNK)
+    args = (corpus, "--out", out, "--id-column", "id", "--chunk-size", CHUNK, *FP32)
     run = _batch(*args)
     deadline = time.monotonic() + 300
     while (not out.exists() or _shards(out) < 1) and run.poll() is None and time.monotonic() < deadline:
@@ -271,15 +274,16 @@ def test_ray_data_gives_the_rows_of_a_local_run(reference, corpus):
                                                                          abs=1e-4)
 
 
-def test_quantized_batch_matches_the_quantized_extractor_and_resumes_only_so(tmp_path):
+def test_default_batch_runs_the_int8_encoder_matches_that_extractor_and_resumes_only_so(tmp_path):
     from contextmatch.extractor import SkillExtractor
 
     small = tmp_path / "small.jsonl"
     _write_jsonl(small, _ads(4))
     out = tmp_path / "int8"
-    done = _batch(small, "--out", out, "--id-column", "id", "--int8", "--quiet")
+    done = _batch(small, "--out", out, "--id-column", "id", "--quiet")  # --quantize auto: int8 on this CPU
     assert done.wait(timeout=600) == 0, (tmp_path / "int8.log").read_text()[-3000:]
-    assert json.loads((out / "manifest.json").read_text())["options"]["quantize"] == "int8"
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert (manifest["options"]["quantize"], manifest["encoder"]) == ("int8", "torch int8")
     quantized = SkillExtractor(quantize="int8", batch_size=32)
     expected = [[s.label for s in sentence.skills] for ad in quantized.extract_many([a["text"] for a in _ads(4)])
                 for sentence in ad.sentences]

