@@ -85,6 +85,32 @@ def contextmatch_scores(token_embeddings, attention_mask, skill_embeddings, temp
     return torch.cat(chunks, dim=1)
 
 
+def aggregate_label_scores(label_scores, skill_labels, weight=0.5, temperature=None):
+    """Skill scores (batch, skills) from label scores (batch, labels), for skills with several labels.
+
+    ``skill_labels`` (skills, n) lists each skill's label columns, its preferred label first, padded with -1.
+    Default: ``weight * preferred + (1 - weight) * best label`` (weight 1: preferred label only; 0: best label).
+    With a ``temperature``, the softmax-weighted mean of the skill's label scores instead (weights
+    softmax(score / temperature) over its labels). Both are convex mixes of the skill's label scores.
+
+    Skill 0 has labels 0 and 2, skill 1 label 1 only:
+
+    >>> scores, table = torch.tensor([[0.2, 0.5, 0.6]]), torch.tensor([[0, 2], [1, -1]])
+    >>> aggregate_label_scores(scores, table)
+    tensor([[0.4000, 0.5000]])
+    >>> aggregate_label_scores(scores, table, temperature=0.1).round(decimals=4)
+    tensor([[0.5928, 0.5000]])
+    """
+    if skill_labels.shape[-1] == 1:  # one label per skill: its score, whatever the aggregation
+        return label_scores[:, skill_labels[:, 0]]
+    padded = label_scores[:, skill_labels.clamp(min=0)].masked_fill(skill_labels < 0, float("-inf"))
+    best = padded.amax(dim=-1)
+    if temperature is None:
+        return weight * padded[..., 0] + (1 - weight) * best
+    weights = torch.softmax(padded / temperature, dim=-1)
+    return (weights * padded.masked_fill(skill_labels < 0, 0.0)).sum(dim=-1)
+
+
 class ContextMatchModel(PreTrainedModel):
     """Encoder plus ConTeXT token-attention head. ``forward`` scores a batch of sentences against skill labels."""
 
@@ -129,6 +155,13 @@ class ContextMatchModel(PreTrainedModel):
             token_embeddings, self.scoring_mask(attention_mask), skill_embeddings, self.config.attn_temperature,
             skill_chunk,
         )
+
+    def score_skills(self, token_embeddings, attention_mask, label_embeddings, skill_labels, weight=0.5,
+                     temperature=None):
+        """Skill scores (batch, skills) when each skill has several labels: every label scored
+        (``label_embeddings`` (labels, dim)), then aggregated per skill by :func:`aggregate_label_scores`."""
+        scores = self.score(token_embeddings, attention_mask, label_embeddings)
+        return aggregate_label_scores(scores, skill_labels.to(scores.device), weight, temperature)
 
     def scoring_mask(self, attention_mask):
         """The tokens that take part in the sentence attention, by the special-token policy of the config."""

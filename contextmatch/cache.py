@@ -67,3 +67,10 @@ def skill_matrix(model, tokenizer, labels: list[str], esco_version: str, batch_s
     save_file({"embeddings": embeddings.contiguous()}, str(partial), metadata={"esco_version": esco_version})
     partial.replace(path)  # atomic: a killed run never leaves a half-written matrix
     return embeddings
+
+
+def label_matrix(model, tokenizer, labels, esco_version: str) -> torch.Tensor:
+    """The (labels, dim) matrix of a :class:`contextmatch.labels.LabelTable`: the preferred labels' skill matrix
+    (the same cache entry as :func:`skill_matrix` of the skill labels) followed by the alternative labels' matrix."""
+    preferred = skill_matrix(model, tokenizer, labels.labels[: labels.skills], esco_version)
+    return torch.cat([preferred, skill_matrix(model, tokenizer, labels.alt_labels, esco_version)])

@@ -39,6 +39,13 @@ def register(commands) -> None:
                              "on the same queries (default: on; --no-baselines evaluates --model alone)")
     parser.add_argument("--system", choices=("contextmatch", "cosine", "bm25"), default="contextmatch",
                         help="how --model ranks skills with --no-baselines (default: contextmatch)")
+    parser.add_argument("--skill-labels", choices=("preferred", "all"), default="preferred",
+                        help="score each skill of the --model system by its preferred label (default) or by all its "
+                             "ESCO labels, aggregated by --label-aggregation")
+    parser.add_argument("--label-aggregation", metavar="SPEC",
+                        help="with --skill-labels all: mix:W (W x preferred + (1 - W) x best label), max or "
+                             "softmax:T (default: the one chosen on validation, "
+                             "contextmatch.labels.DEFAULT_AGGREGATION)")
     parser.add_argument("--format", choices=("table", "json"), default="table", help="stdout format (default: table)")
     parser.add_argument("--results-dir", type=Path, help="where results files go (default: results/skills)")
     parser.add_argument("--no-save", action="store_true", help="do not write results files")
@@ -72,7 +79,10 @@ def run(args) -> int:
         return run_titles(args)
     from .evaluation import RESULTS_DIR, System, baseline_systems, evaluate_benchmarks, format_table
 
-    systems = baseline_systems(args.model) if args.baselines else [System(args.system, args.model)]
+    from .labels import DEFAULT_AGGREGATION
+
+    labels = (args.skill_labels, args.label_aggregation or DEFAULT_AGGREGATION)
+    systems = baseline_systems(args.model, *labels) if args.baselines else [System(args.system, args.model, *labels)]
     results_dir = None if args.no_save else (args.results_dir or RESULTS_DIR)
     results = evaluate_benchmarks(systems, [(b, args.split) for b in args.benchmark or ["tech"]],
                                   results_dir=results_dir)

@@ -18,6 +18,7 @@ import torch
 
 from .benchmarks import Benchmark, load_benchmark
 from .esco import DEFAULT_ESCO_VERSION, load_esco
+from .labels import DEFAULT_AGGREGATION
 from .text import bm25_words
 
 REPO_DIR = Path(__file__).resolve().parent.parent
@@ -29,16 +30,22 @@ SYSTEM_KINDS = ("contextmatch", "cosine", "bm25")
 
 @dataclass(frozen=True)
 class System:
-    """What ranks the skills: ``kind`` in :data:`SYSTEM_KINDS` and, except for bm25, a model name or folder."""
+    """What ranks the skills: ``kind`` in :data:`SYSTEM_KINDS` and, except for bm25, a model name or folder; a
+    contextmatch system scores each skill by its preferred label or by all its labels (``skill_labels="all"``,
+    aggregated by ``label_aggregation``, see :class:`contextmatch.SkillExtractor`)."""
 
     kind: str
     model: str | None = None
+    skill_labels: str = "preferred"
+    label_aggregation: str = DEFAULT_AGGREGATION
 
     @property
     def name(self) -> str:
         if self.kind == "bm25":
             return "BM25 over ESCO labels"
         label = _model_label(self.model)
+        if self.kind == "contextmatch" and self.skill_labels == "all":
+            return f"ConTeXT-match, {label}, all labels {self.label_aggregation}"
         if self.kind == "contextmatch":
             return f"ConTeXT-match, {label}"
         return f"mean-pooled cosine, {label.removesuffix(' (zero-shot)')}"
@@ -71,7 +78,10 @@ def score_matrix(system: System, sentences: list[str], esco_version: str = DEFAU
         return bm25_scores(sentences, esco)
     from .extractor import SkillExtractor
 
-    extractor = SkillExtractor(system.model, esco_version=esco_version)
+    if system.skill_labels != "preferred" and system.kind != "contextmatch":
+        raise ValueError(f"skill_labels={system.skill_labels!r} needs a contextmatch system, not {system.kind!r}")
+    extractor = SkillExtractor(system.model, esco_version=esco_version, skill_labels=system.skill_labels,
+                               label_aggregation=system.label_aggregation)
     if system.kind == "contextmatch":
         return extractor.score_sentences(sentences, progress=True)
     if system.kind == "cosine":
@@ -133,6 +143,8 @@ def evaluate_system(system: System, benchmark: Benchmark, esco_version: str = DE
         "system": system.name,
         "kind": system.kind,
         "model": system.model,
+        **({"skill_labels": system.skill_labels, "label_aggregation": system.label_aggregation}
+           if system.skill_labels != "preferred" else {}),
         "benchmark": benchmark.name,
         "split": benchmark.split,
         **metrics,
@@ -158,8 +170,10 @@ def write_result(result: dict, results_dir: Path = RESULTS_DIR) -> Path:
     return path
 
 
-def baseline_systems(model: str | None) -> list[System]:
-    """The model itself, plus BM25, the base encoder's mean-pooled cosine and its zero-shot ConTeXT scoring."""
+def baseline_systems(model: str | None, skill_labels: str = "preferred",
+                     label_aggregation: str = DEFAULT_AGGREGATION) -> list[System]:
+    """The model itself (scored with ``skill_labels``), plus BM25, the base encoder's mean-pooled cosine and its
+    zero-shot ConTeXT scoring."""
     from .models import MINILM, default_model
 
     name = model or default_model()
@@ -168,7 +182,8 @@ def baseline_systems(model: str | None) -> list[System]:
     if config_file.exists():
         base_model = json.loads(config_file.read_text()).get("base_model") or ""
         base = base_model.split("/")[-1] or name
-    systems = [System("contextmatch", model), System("bm25"), System("cosine", base), System("contextmatch", base)]
+    systems = [System("contextmatch", model, skill_labels, label_aggregation), System("bm25"), System("cosine", base),
+               System("contextmatch", base)]
     unique = []
     for system in systems:
         if system.name not in [s.name for s in unique]:

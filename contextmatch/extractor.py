@@ -9,13 +9,14 @@ from typing import Iterator, Sequence
 import torch
 from tqdm.auto import tqdm
 
-from .cache import skill_matrix
+from .cache import label_matrix, skill_matrix
 from .esco import DEFAULT_ESCO_VERSION, load_esco
 from .models import load_model
 from .quantize import encoder_name, resolve_quantize, sentence_encoder
 from .runtime import configure_threads
 from .text import clean_text, split_sentences
-from .topk import bound_dtype, contextmatch_topk, unit_rows
+from .labels import DEFAULT_AGGREGATION, SKILL_LABEL_MODES, label_table, parse_aggregation
+from .topk import bound_dtype, candidate_skill_scores, label_cones, label_topk, unit_rows
 
 DEFAULT_TOP_K = 5
 SCORING_MODES = ("bound", "full")
@@ -39,6 +40,7 @@ class SkillMatch:
     label: str
     score: float
     evidence: list[Evidence] = field(default_factory=list)
+    matched_label: str | None = None  # the alternative label that scored best, when it is not ``label``
 
 
 @dataclass
@@ -136,14 +138,22 @@ class SkillExtractor:
         threads: torch CPU threads (default: the cores this process may use, see :mod:`contextmatch.runtime`).
         scoring: ``"bound"`` (default) finds each sentence's exact top-k with a cosine bound and scores only the
             candidates (:mod:`contextmatch.topk`); ``"full"`` scores every skill first. Both give the same skills.
+        skill_labels: ``"preferred"`` scores each skill by its preferred label; ``"all"`` scores every ESCO label
+            of the skill (preferred and alternative, :mod:`contextmatch.labels`) and aggregates them.
+        label_aggregation: how ``"all"`` aggregates a skill's label scores: ``mix:W`` (W times the preferred
+            label's score plus 1 - W times the best label's), ``max`` or ``softmax:T``.
     """
 
     def __init__(self, model=None, esco_version: str = DEFAULT_ESCO_VERSION, top_k: int = DEFAULT_TOP_K,
                  threshold: float | None = None, batch_size: int = 32, device: str | None = None,
                  quantize: str | None = None, backend: str = "torch", threads: int | None = None,
-                 scoring: str = "bound"):
+                 scoring: str = "bound", skill_labels: str = "preferred",
+                 label_aggregation: str = DEFAULT_AGGREGATION):
         if scoring not in SCORING_MODES:
             raise ValueError(f"unknown scoring {scoring!r}: choose one of {', '.join(SCORING_MODES)}")
+        if skill_labels not in SKILL_LABEL_MODES:
+            raise ValueError(f"unknown skill_labels {skill_labels!r}: choose one of {', '.join(SKILL_LABEL_MODES)}")
+        self.label_weight, self.label_temperature = parse_aggregation(label_aggregation)
         self.model, self.tokenizer = model if isinstance(model, tuple) else load_model(model, device)
         if self.model.device.type == "cpu":
             configure_threads(threads)
@@ -156,7 +166,18 @@ class SkillExtractor:
             self.model.device
         )
         self.scoring = scoring
-        self.unit_skills = unit_rows(self.skill_embeddings).to(bound_dtype(self.model.device))
+        self.skill_label_mode, self.label_aggregation = skill_labels, label_aggregation
+        if skill_labels == "all":  # label_embeddings (labels, dim); skill_labels (skills, n): rows of each skill
+            table = label_table(self.skills)
+            self.labels = table.labels
+            self.label_embeddings = label_matrix(self.model, self.tokenizer, table, esco_version).to(self.model.device)
+            self.skill_labels = table.skill_labels().to(self.model.device)
+        else:
+            self.labels, self.label_embeddings = self.esco.skill_labels, self.skill_embeddings
+            self.skill_labels = torch.arange(len(self.skills), device=self.model.device).unsqueeze(1)
+        self.unit_labels = unit_rows(self.label_embeddings).to(bound_dtype(self.model.device))
+        self.unit_skills = self.unit_labels[: len(self.skills)]  # the preferred labels come first
+        self.label_cones = label_cones(self.unit_labels, self.skill_labels) if skill_labels == "all" else None
         self.quantize, self.backend = resolve_quantize(quantize, backend, self.model.device.type), backend
         self.encoder_name = encoder_name(self.quantize, backend)
         self.encoder = sentence_encoder(self.model, self.quantize, backend)  # the model's encoder unless quantized
@@ -197,7 +218,8 @@ class SkillExtractor:
         best score over its windows)."""
         scores = torch.full((len(sentences), len(self.skills)), -2.0)
         for windows, tokens, mask, _ in self._encoded_batches(sentences, progress):
-            batch_scores = self.model.score(tokens, mask, self.skill_embeddings)
+            batch_scores = self.model.score_skills(tokens, mask, self.label_embeddings, self.skill_labels,
+                                                   self.label_weight, self.label_temperature)
             for window, row in zip(windows, batch_scores):
                 scores[window.sentence] = torch.maximum(scores[window.sentence], row.cpu())
         return scores
@@ -246,13 +268,18 @@ class SkillExtractor:
         bar.close()
 
     def _top_skills(self, tokens: torch.Tensor, mask: torch.Tensor, k: int):
-        """Exact top-k skills of each window: scores, indices (batch, k) and attention (batch, tokens, k)."""
+        """Exact top-k skills of each window: scores, indices (batch, k), attention (batch, tokens, k) of each
+        skill's best-scored label, and that label's index into :attr:`labels` (batch, k)."""
+        temperature, scoring_mask = self.model.config.attn_temperature, self._scoring_mask(mask)
         if self.scoring == "full":
-            top = self.model.score(tokens, mask, self.skill_embeddings).topk(k, dim=1)
-            alpha = self.model.attention_weights(tokens, mask, self.skill_embeddings[top.indices])
-            return top.values, top.indices, alpha
-        return contextmatch_topk(tokens, self._scoring_mask(mask), self.skill_embeddings, k,
-                                 self.model.config.attn_temperature, self.unit_skills)
+            top = self.model.score_skills(tokens, mask, self.label_embeddings, self.skill_labels, self.label_weight,
+                                          self.label_temperature).topk(k, dim=1)
+            _, labels, alpha = candidate_skill_scores(tokens, scoring_mask, self.label_embeddings, self.skill_labels,
+                                                      top.indices, temperature, self.label_weight,
+                                                      self.label_temperature)
+            return top.values, top.indices, alpha, labels
+        return label_topk(tokens, scoring_mask, self.label_embeddings, self.skill_labels, k, temperature,
+                          self.unit_labels, None, self.label_weight, self.label_temperature, self.label_cones)
 
     def _scoring_mask(self, mask: torch.Tensor) -> torch.Tensor:
         """The tokens that take part in the attention: the model's special-token policy, where it has one."""
@@ -264,10 +291,10 @@ class SkillExtractor:
         best: list[dict[int, SkillMatch]] = [{} for _ in sentences]
         k = min(top_k, len(self.skills))
         for windows, tokens, mask, offsets in self._encoded_batches(sentences, progress):
-            values, indices, alpha = self._top_skills(tokens, mask, k)
+            values, indices, alpha, labels = self._top_skills(tokens, mask, k)
             spans = [_word_spans(window.text, row) for window, row in zip(windows, offsets.tolist())]  # once a window
             weights = _word_weights(alpha, [token_words for _, token_words in spans], max(len(w) for w, _ in spans))
-            values, indices = values.tolist(), indices.tolist()
+            values, indices, labels = values.tolist(), indices.tolist(), labels.tolist()
             for row, window in enumerate(windows):
                 for col in range(k):
                     skill_index, score = indices[row][col], values[row][col]
@@ -275,7 +302,10 @@ class SkillExtractor:
                     if current is None or score > current.score:
                         skill = self.skills[skill_index]
                         evidence = _evidence(window, spans[row][0], weights[row][col])
-                        best[window.sentence][skill_index] = SkillMatch(skill.uri, skill.label, score, evidence)
+                        matched = self.labels[labels[row][col]]
+                        best[window.sentence][skill_index] = SkillMatch(
+                            skill.uri, skill.label, score, evidence,
+                            matched_label=matched if matched != skill.label else None)
         return [sorted(found.values(), key=lambda m: -m.score)[:top_k] for found in best]
 
     def _summarise(self, sentences: list[SentenceResult]) -> list[AdSkill]:

@@ -8,18 +8,27 @@ the highest bounds get the (tokens x skills) softmax, and their top k is exact o
 highest bound left out. Sentences that are not certified are rescored with four times as many candidates, up to all
 skills. With the default model, the first 16 candidates certify the top 5 of 553 of the 554 sentences of
 ``benchmarks/data/sentences.txt``.
+
+A skill may have several labels (:mod:`contextmatch.labels`), its score a monotone aggregate of its labels' scores
+(:func:`modeling_contextmatch.aggregate_label_scores`): the same aggregate of the labels' bounds bounds it
+(:func:`label_topk`). Label cones (:func:`label_cones`) make that bound cheap: one cone per skill around its
+alternative labels replaces them in the product, and only the skills with the highest cone bounds get their labels'
+own bounds.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
-from modeling_contextmatch import EPS, contextmatch_scores, token_attention
+from modeling_contextmatch import EPS, aggregate_label_scores, contextmatch_scores, token_attention
 
 # Largest error of a bound computed in each dtype, for unit vectors: bfloat16 rounds inputs and output to 8
 # significant bits (|error| <= 3 * 2**-9 with float32 accumulation); float32 leaves summation error only.
 BOUND_MARGIN = {torch.float32: 1e-4, torch.bfloat16: 2.0**-7, torch.float16: 2.0**-8}
 FULL_SCORING_SHARE = 0.25  # with more candidates than this share of the skills, score them all (chunked)
+REFINED_SKILLS = 256  # with label cones: skills per sentence whose cone bound is replaced by their labels' bounds
 
 
 def bound_dtype(device: torch.device | str = "cpu") -> torch.dtype:
@@ -87,13 +96,78 @@ def candidate_scores(token_embeddings: torch.Tensor, attention_mask: torch.Tenso
     return (alpha * (logits / norms)).sum(dim=1), alpha
 
 
+@dataclass(frozen=True)
+class LabelCones:
+    """A cheaper bound for skills with several labels: each skill's preferred unit label row, and a cone that holds
+    its alternative labels (unit ``centres``, the cosine and sine of the angular radius; radius -1 cosine marks a
+    skill without alternatives). Built by :func:`label_cones`."""
+
+    preferred: torch.Tensor  # (skills, dim), the bound's dtype
+    centres: torch.Tensor  # (skills, dim), the bound's dtype
+    cos_radius: torch.Tensor  # (skills,) float32
+    sin_radius: torch.Tensor  # (skills,) float32
+    has_alternatives: torch.Tensor  # (skills,) bool
+
+
+def label_cones(unit_labels: torch.Tensor, skill_labels: torch.Tensor) -> LabelCones:
+    """The :class:`LabelCones` of a label table: the centre of a skill's alternative labels is their normalised
+    mean; its radius the largest angle from the centre to one of them (widened by a rounding margin).
+
+    >>> unit = unit_rows(torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [-1.0, 1.0]]))
+    >>> cones = label_cones(unit, torch.tensor([[0, 2, 3], [1, -1, -1]]))
+    >>> cones.centres.tolist(), round(float(cones.cos_radius[0]), 3), cones.has_alternatives.tolist()
+    ([[0.0, 1.0], [0.0, 0.0]], 0.707, [True, False])
+    """
+    alternatives = skill_labels[:, 1:]
+    present = alternatives >= 0
+    vectors = unit_labels.float()[alternatives.clamp(min=0)] * present.unsqueeze(-1)  # (skills, n - 1, dim)
+    centres = unit_rows(vectors.sum(dim=1))
+    cosines = torch.einsum("snd,sd->sn", vectors, centres).masked_fill(~present, 2.0)
+    cos_radius = (cosines.amin(dim=1) - BOUND_MARGIN[torch.float32]).clamp(-1.0, 1.0)
+    has = present.any(dim=1)
+    cos_radius = torch.where(has, cos_radius, torch.ones_like(cos_radius))
+    return LabelCones(unit_labels[skill_labels[:, 0]].contiguous(), centres.to(unit_labels.dtype), cos_radius,
+                      (1 - cos_radius**2).clamp(min=0).sqrt(), has)
+
+
+def cone_bounds(token_embeddings: torch.Tensor, attention_mask: torch.Tensor, unit_labels: torch.Tensor,
+                skill_labels: torch.Tensor, cones: LabelCones, weight: float, refine: int) -> torch.Tensor:
+    """Upper bounds (batch, skills) of aggregated skill scores from two products of skill size instead of one of
+    label size: the preferred label's bound, and for the alternatives the cone bound ``cos(max(0, angle(x_j,
+    centre) - radius))`` (no label of the cone is closer to a token). The ``refine`` skills with the highest bound
+    of each sentence then get the bound of each of their labels, as :func:`label_topk` without cones."""
+    margin = BOUND_MARGIN.get(unit_labels.dtype, 2.0**-7)
+    preferred = cosine_bounds(token_embeddings, attention_mask, cones.preferred)
+    centre = (cosine_bounds(token_embeddings, attention_mask, cones.centres) + margin).clamp(max=1.0)
+    inside = centre >= cones.cos_radius
+    sine = (1 - centre**2).clamp(min=0).sqrt()
+    envelope = torch.where(inside, torch.ones_like(centre), centre * cones.cos_radius + sine * cones.sin_radius)
+    envelope = envelope.masked_fill(~cones.has_alternatives, float("-inf"))
+    skills = skill_labels.shape[0]
+    pairs = torch.stack([torch.arange(skills, device=skill_labels.device),
+                         torch.where(cones.has_alternatives, torch.arange(skills, 2 * skills,
+                                                                          device=skill_labels.device), -1)], dim=1)
+    bounds = aggregate_label_scores(torch.cat([preferred, envelope], dim=1), pairs, weight)
+    refine = min(refine, skills)
+    if refine:
+        top = bounds.topk(refine, dim=1).indices  # (batch, refine)
+        table = skill_labels[top]
+        table = table[..., : int((table >= 0).sum(-1).max())]
+        batch, _, n = table.shape
+        rows = (unit_rows(token_embeddings) * attention_mask.unsqueeze(-1)).to(unit_labels.dtype)
+        exact = torch.bmm(rows, unit_labels[table.clamp(min=0).view(batch, -1)].transpose(1, 2)).amax(dim=1).float()
+        columns = torch.arange(batch * refine * n, device=table.device).view(batch * refine, n)
+        columns = columns.masked_fill(table.view(batch * refine, n) < 0, -1)
+        refined = aggregate_label_scores(exact.view(1, -1), columns, weight).view(batch, refine)
+        bounds.scatter_reduce_(1, top, refined, "amin")
+    return bounds
+
+
 def contextmatch_topk(token_embeddings: torch.Tensor, attention_mask: torch.Tensor, skill_embeddings: torch.Tensor,
                       k: int, temperature: float = 1.0, unit_skills: torch.Tensor | None = None,
                       candidates: int | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The exact top-k skills of each sentence: scores and indices (batch, k), attention (batch, tokens, k).
-
-    ``unit_skills`` are the unit skill rows for the bound (computed in float32 when not given); ``candidates`` is
-    the first number of skills scored exactly (default ``max(2k, 16)``).
+    """The exact top-k skills of each sentence, one label per skill: scores and indices (batch, k), attention
+    (batch, tokens, k). :func:`label_topk` with every skill its own only label.
 
     >>> gen = torch.Generator().manual_seed(0)
     >>> x, skills = torch.randn(3, 6, 8, generator=gen), torch.randn(500, 8, generator=gen) * 4
@@ -105,34 +179,105 @@ def contextmatch_topk(token_embeddings: torch.Tensor, attention_mask: torch.Tens
     >>> tuple(alpha.shape), bool(torch.allclose(alpha.sum(dim=1), torch.ones(3, 5)))
     ((3, 6, 5), True)
     """
-    total = skill_embeddings.shape[0]
+    one_each = torch.arange(skill_embeddings.shape[0], device=skill_embeddings.device).unsqueeze(1)
+    return label_topk(token_embeddings, attention_mask, skill_embeddings, one_each, k, temperature, unit_skills,
+                      candidates)[:3]
+
+
+def label_topk(token_embeddings: torch.Tensor, attention_mask: torch.Tensor, label_embeddings: torch.Tensor,
+               skill_labels: torch.Tensor, k: int, temperature: float = 1.0, unit_labels: torch.Tensor | None = None,
+               candidates: int | None = None, weight: float = 0.5, label_temperature: float | None = None,
+               cones: LabelCones | None = None, refine: int = REFINED_SKILLS
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The exact top-k skills of each sentence when a skill has several labels, its score aggregated from its
+    labels' ConTeXT scores by :func:`modeling_contextmatch.aggregate_label_scores` (``weight``,
+    ``label_temperature``). Returns scores and skill indices (batch, k), the attention (batch, tokens, k) and the
+    index (batch, k) of the best-scored label of each skill (the evidence is that label's attention).
+
+    ``skill_labels`` (skills, n) lists each skill's rows of ``label_embeddings``, preferred label first, padded with
+    -1; ``unit_labels`` are the unit label rows for the bound (float32 when not given); ``candidates`` is the first
+    number of skills scored exactly (default ``max(2k, 16)``). Each label is bounded by its largest token cosine and
+    the bounds are aggregated like the scores (the mix is monotone; a softmax-weighted mean is bounded by the largest
+    label bound), so a skill's bound is never below its score. With ``cones`` (:func:`label_cones`) the bound
+    reads two skill-sized products instead of the label-sized one (:func:`cone_bounds`); the top k stays exact.
+
+    >>> gen = torch.Generator().manual_seed(0)
+    >>> x, labels = torch.randn(2, 6, 8, generator=gen), torch.randn(900, 8, generator=gen) * 4
+    >>> mask = torch.tensor([[1] * 6, [1] * 4 + [0] * 2])
+    >>> table = torch.cat([torch.arange(300).unsqueeze(1), torch.arange(300, 900).view(300, 2)], dim=1)
+    >>> values, indices, alpha, best = label_topk(x, mask, labels, table, k=5, candidates=5)
+    >>> full = aggregate_label_scores(contextmatch_scores(x, mask, labels), table).topk(5)
+    >>> torch.equal(indices, full.indices) and torch.allclose(values, full.values, atol=1e-6)
+    True
+    >>> bool((table[indices] == best.unsqueeze(-1)).any(dim=-1).all())  # each best label is one of its skill's
+    True
+    >>> coned = label_topk(x, mask, labels, table, k=5, candidates=5, cones=label_cones(unit_rows(labels), table),
+    ...                    refine=20)
+    >>> torch.equal(coned[1], indices) and torch.equal(coned[3], best)
+    True
+    """
+    total = skill_labels.shape[0]
     k = min(k, total)
     batch, length = attention_mask.shape
-    if unit_skills is None:
-        unit_skills = unit_rows(skill_embeddings)
-    margin = BOUND_MARGIN.get(unit_skills.dtype, 2.0**-7)
-    bounds = cosine_bounds(token_embeddings, attention_mask, unit_skills)
-    values = torch.empty((batch, k), device=token_embeddings.device)
-    indices = torch.empty((batch, k), dtype=torch.long, device=token_embeddings.device)
-    alpha = torch.empty((batch, length, k), device=token_embeddings.device)
-    rows = torch.arange(batch, device=token_embeddings.device)
+    device = token_embeddings.device
+    if unit_labels is None:
+        unit_labels = unit_rows(label_embeddings)
+    margin = BOUND_MARGIN.get(unit_labels.dtype, 2.0**-7)
+    bound_weight = 0.0 if label_temperature is not None else weight
+    if cones is None:
+        bounds = aggregate_label_scores(cosine_bounds(token_embeddings, attention_mask, unit_labels), skill_labels,
+                                        bound_weight)
+    else:
+        bounds = cone_bounds(token_embeddings, attention_mask, unit_labels, skill_labels, cones, bound_weight, refine)
+    values = torch.empty((batch, k), device=device)
+    indices = torch.empty((batch, k), dtype=torch.long, device=device)
+    best_labels = torch.empty((batch, k), dtype=torch.long, device=device)
+    alpha = torch.empty((batch, length, k), device=device)
+    rows = torch.arange(batch, device=device)
     m = max(k, candidates or max(2 * k, 16))
     while len(rows):
         if m >= FULL_SCORING_SHARE * total:
-            top = contextmatch_scores(token_embeddings[rows], attention_mask[rows], skill_embeddings,
-                                      temperature).topk(k, dim=1)
-            scores, weights = candidate_scores(token_embeddings[rows], attention_mask[rows], skill_embeddings,
-                                               top.indices, temperature)
-            values[rows], indices[rows], alpha[rows] = scores, top.indices, weights
-            break
-        order = bounds[rows].topk(m + 1, dim=1)
-        scores, weights = candidate_scores(token_embeddings[rows], attention_mask[rows], skill_embeddings,
-                                           order.indices[:, :m], temperature)
+            full = aggregate_label_scores(contextmatch_scores(token_embeddings[rows], attention_mask[rows],
+                                                              label_embeddings, temperature),
+                                          skill_labels, weight, label_temperature)
+            order_indices, order_values = full.topk(k, dim=1).indices, None
+        else:
+            order = bounds[rows].topk(m + 1, dim=1)
+            order_indices, order_values = order.indices[:, :m], order.values[:, m]
+        scores, label, weights = candidate_skill_scores(token_embeddings[rows], attention_mask[rows],
+                                                        label_embeddings, skill_labels, order_indices, temperature,
+                                                        weight, label_temperature)
         top = scores.topk(k, dim=1)
-        certified = top.values[:, -1] >= order.values[:, m] + margin
+        certified = torch.ones_like(rows, dtype=torch.bool) if order_values is None else \
+            top.values[:, -1] >= order_values + margin
         done = rows[certified]
         values[done] = top.values[certified]
-        indices[done] = order.indices[certified].gather(1, top.indices[certified])
+        indices[done] = order_indices[certified].gather(1, top.indices[certified])
+        best_labels[done] = label[certified].gather(1, top.indices[certified])
         alpha[done] = weights[certified].gather(2, top.indices[certified].unsqueeze(1).expand(-1, length, -1))
         rows, m = rows[~certified], 4 * m
-    return values, indices, alpha
+    return values, indices, alpha, best_labels
+
+
+def candidate_skill_scores(token_embeddings: torch.Tensor, attention_mask: torch.Tensor, label_embeddings: torch.Tensor,
+                           skill_labels: torch.Tensor, skills: torch.Tensor, temperature: float = 1.0,
+                           weight: float = 0.5, label_temperature: float | None = None, chunk: int = 256):
+    """Aggregated scores (batch, m) of each sentence's own ``skills`` (batch, m), the index of each one's best label
+    (batch, m), and that label's attention (batch, tokens, m); skills are scored ``chunk`` at a time."""
+    parts = []
+    for start in range(0, skills.shape[1], chunk):
+        table = skill_labels[skills[:, start : start + chunk]]  # (batch, c, n)
+        table = table[..., : int((table >= 0).sum(-1).max())]  # as many label columns as the widest skill needs
+        batch, c, n = table.shape
+        scores, alpha = candidate_scores(token_embeddings, attention_mask, label_embeddings,
+                                         table.clamp(min=0).view(batch, c * n), temperature)
+        columns = torch.arange(batch * c * n, device=table.device).view(batch * c, n)
+        columns = columns.masked_fill(table.view(batch * c, n) < 0, -1)  # each (sentence, skill) its own labels
+        aggregated = aggregate_label_scores(scores.view(1, -1), columns, weight, label_temperature).view(batch, c)
+        padded = scores.view(batch, c, n).masked_fill(table < 0, float("-inf"))
+        best = padded.argmax(dim=-1)  # (batch, c)
+        label = table.gather(2, best.unsqueeze(-1)).squeeze(-1)
+        weights = alpha.gather(2, (best + torch.arange(c, device=best.device) * n).unsqueeze(1)
+                               .expand(-1, alpha.shape[1], -1))
+        parts.append((aggregated, label, weights))
+    return tuple(torch.cat([p[i] for p in parts], dim=2 if i == 2 else 1) for i in range(3))

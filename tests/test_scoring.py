@@ -97,3 +97,88 @@ def test_special_token_policy_keeps_cls_and_sep_out_of_the_attention(model_and_t
     assert alpha[1].sum() > 0.99  # a one-word sentence (3 tokens) keeps its word
     scores = strict.score(tokens, batch["attention_mask"], skills)
     assert torch.isfinite(scores).all() and not torch.allclose(scores, model.score(tokens, batch["attention_mask"], skills))
+
+
+# ---- several labels per skill ---------------------------------------------------------------------------------------
+
+def _label_problem(seed: int, skills: int = 400):
+    """Random sentences and a label table: every skill its preferred label plus 0 to 6 alternative labels."""
+    gen = torch.Generator().manual_seed(seed)
+    counts = torch.randint(0, 7, (skills,), generator=gen)
+    owners = torch.cat([torch.arange(skills), torch.repeat_interleave(torch.arange(skills), counts)])
+    from contextmatch.labels import LabelTable
+
+    table = LabelTable([str(i) for i in range(len(owners))], owners, skills).skill_labels()
+    x = torch.randn(4, 7, 16, generator=gen) * 3
+    mask = torch.ones(4, 7, dtype=torch.long)
+    mask[1, 4:] = 0
+    mask[3, 1:] = 0
+    return x, mask, torch.randn(len(owners), 16, generator=gen) * 2, table
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("weight,label_temperature", [(1.0, None), (0.5, None), (0.0, None), (0.3, None),
+                                                      (0.0, 0.05)])
+@pytest.mark.parametrize("k,candidates", [(1, None), (5, 5), (10, 300)])
+@pytest.mark.parametrize("refine", [None, 0, 30])  # None: every label's bound; else label cones, refining some
+def test_label_topk_equals_full_aggregated_scoring(dtype, weight, label_temperature, k, candidates, refine):
+    from contextmatch.topk import label_cones, label_topk, unit_rows
+    from modeling_contextmatch import aggregate_label_scores
+
+    x, mask, labels, table = _label_problem(k)
+    unit = unit_rows(labels).to(dtype)
+    cones = None if refine is None else label_cones(unit, table)
+    values, indices, alpha, best = label_topk(x, mask, labels, table, k, 0.5, unit, candidates, weight,
+                                              label_temperature, cones, refine or 0)
+    label_scores = contextmatch_scores(x, mask, labels, 0.5)
+    full = aggregate_label_scores(label_scores, table, weight, label_temperature).topk(k)
+    assert torch.equal(indices, full.indices)
+    assert torch.allclose(values, full.values, atol=1e-6)
+    # the best label is the skill's highest-scored label, and the attention is that label's
+    padded = label_scores[:, table.clamp(min=0)].masked_fill(table < 0, float("-inf"))
+    expected_best = table[indices].gather(2, padded.gather(1, indices.unsqueeze(-1).expand(-1, -1, table.shape[1]))
+                                          .argmax(-1, keepdim=True)).squeeze(-1)
+    assert torch.equal(best, expected_best)
+    expected_alpha = token_attention(torch.einsum("bld,bkd->blk", x, labels[best]), mask, 0.5)
+    assert torch.allclose(alpha, expected_alpha, atol=1e-6)
+
+
+@pytest.mark.parametrize("weight,label_temperature", [(0.5, None), (0.0, None), (0.0, 0.02), (0.0, 10.0)])
+def test_aggregated_label_bounds_bound_the_aggregated_scores(weight, label_temperature):
+    from contextmatch.topk import cone_bounds, cosine_bounds, label_cones, unit_rows
+    from modeling_contextmatch import aggregate_label_scores
+
+    x, mask, labels, table = _label_problem(7)
+    scores = aggregate_label_scores(contextmatch_scores(x, mask, labels), table, weight, label_temperature)
+    bound_weight = 0.0 if label_temperature is not None else weight  # as label_topk bounds them
+    bounds = aggregate_label_scores(cosine_bounds(x, mask, unit_rows(labels)), table, bound_weight)
+    assert (scores <= bounds + 1e-6).all()
+    cones = label_cones(unit_rows(labels), table)
+    coarse = cone_bounds(x, mask, unit_rows(labels), table, cones, bound_weight, refine=0)
+    assert (bounds <= coarse + 1e-5).all() and (coarse < 1 + 1e-5).all()
+    refined = cone_bounds(x, mask, unit_rows(labels), table, cones, bound_weight, refine=50)
+    assert (scores <= refined + 1e-6).all() and (refined <= coarse).all() and (refined < coarse).any()
+
+
+def test_one_label_per_skill_aggregates_to_its_score():
+    from modeling_contextmatch import aggregate_label_scores
+
+    scores = torch.randn(3, 5)
+    table = torch.arange(5).unsqueeze(1)
+    for weight, temperature in [(0.3, None), (0.0, 0.1)]:
+        assert torch.equal(aggregate_label_scores(scores, table, weight, temperature), scores)
+
+
+def test_mix_is_monotone_and_softmax_stays_in_the_label_range():
+    from modeling_contextmatch import aggregate_label_scores
+
+    gen = torch.Generator().manual_seed(3)
+    table = torch.tensor([[0, 1, 2, -1], [3, 4, 5, 6]])
+    low = torch.rand(200, 7, generator=gen) * 2 - 1
+    high = low + torch.rand(200, 7, generator=gen) * (torch.rand(200, 7, generator=gen) < 0.3)  # some labels rise
+    for weight in (0.0, 0.25, 0.5, 1.0):
+        assert (aggregate_label_scores(low, table, weight) <= aggregate_label_scores(high, table, weight)).all()
+    soft = aggregate_label_scores(low, table, temperature=0.1)
+    padded = low[:, table.clamp(min=0)].masked_fill(table < 0, float("nan"))
+    assert (soft >= padded.nan_to_num(2.0).amin(-1) - 1e-6).all()
+    assert (soft <= padded.nan_to_num(-2.0).amax(-1) + 1e-6).all()
