@@ -138,6 +138,7 @@ class ContextMatchModel(PreTrainedModel):
             return super().from_pretrained(pretrained_model_name_or_path, *args, config=config, **kwargs)
         subfolder = "/".join(filter(None, (kwargs.pop("subfolder", ""), config.encoder_folder)))
         encoder = AutoModel.from_pretrained(pretrained_model_name_or_path, *args, subfolder=subfolder, **kwargs)
+        config.encoder_folder = None  # save_pretrained writes the usual single-file layout
         return cls(config, encoder=encoder).eval()
 
     def encode_sentences(self, input_ids, attention_mask, **encoder_kwargs):
