@@ -236,14 +236,14 @@ def test_throughput_benchmark_runs_on_a_tiny_setting(tmp_path):
     import throughput
 
     out = tmp_path / "speed" / "throughput.json"
-    assert throughput.main(["--configs", "baseline", "default", "torch-int8", "--rounds", "1", "--latency", "2",
+    assert throughput.main(["--configs", "baseline", "fp32", "default", "--rounds", "1", "--latency", "2",
                             "--ads", "1", "--threads", "1", "2", "--out", str(out)]) == 0
     result = json.loads(out.read_text())
     assert result["machine"]["cpu"] and isinstance(result["machine"]["vector_extensions"], list)
     assert [run["threads"] for run in result["runs"]] == [1, 2]
     for run in result["runs"]:
         assert len(run["load_average"]) == 2
-        assert [r["key"] for r in run["rows"]] == ["baseline", "default", "torch-int8"]
+        assert [r["key"] for r in run["rows"]] == ["baseline", "fp32", "default"]
         assert [r["threads"] for r in run["rows"]] == [run["threads"]] * 3
         assert run["rows"][0]["vs_baseline"] == 1.0 and run["rows"][0]["vs_peer"] is None
         assert [r.get("encoder") for r in run["rows"]] == [None, "torch fp32", "torch int8"]
