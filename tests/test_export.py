@@ -73,6 +73,16 @@ def test_the_library_loads_the_export(exported, model_and_tokenizer):
     assert not loaded.training and torch.equal(scores, expected)
 
 
+def test_a_loaded_export_saves_and_reloads(exported, tmp_path):
+    from transformers import AutoModel
+
+    model = AutoModel.from_pretrained(str(exported), trust_remote_code=True)
+    model.save_pretrained(tmp_path / "again")
+    again = AutoModel.from_pretrained(str(tmp_path / "again"), trust_remote_code=True)
+    assert (tmp_path / "again" / "model.safetensors").exists() and again.config.encoder_folder is None
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
+
+
 def test_export_refuses_a_non_empty_folder(exported):
     done = run_cli("export", "--out", exported)
     assert done.returncode == 1 and b"not empty" in done.stderr

@@ -144,3 +144,14 @@ def test_title_model_loads_as_its_card_shows():
     library = TitleModel.from_pretrained(str(SHIPPED_TITLE_MODEL_DIR), device="cpu")
     assert torch.allclose(torch.tensor(loaded["titles"]), library.encode_titles(titles, normalize=False), atol=1e-5)
     assert torch.allclose(torch.tensor(loaded["skills"]), library.encode_skills(skills, normalize=False), atol=1e-5)
+
+
+def test_readme_shows_the_workrb_results_files():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("workrb_eval", ROOT / "scripts" / "workrb_eval.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    shown = readme.split("<!-- workrb:start -->\n")[1].split("\n<!-- workrb:end -->")[0]
+    assert shown == script.markdown_table() and "| – |" not in shown
