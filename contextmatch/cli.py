@@ -72,6 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
                          help="least score for a skill to be reported (default: the model's tuned threshold)")
     extract.add_argument("--model", help="model folder, 'all-MiniLM-L6-v2', 'all-mpnet-base-v2' or a hub id "
                                          "(default: the shipped default model)")
+    extract.add_argument("--skill-labels", choices=("preferred", "all"),
+                         help="score each skill by its preferred ESCO label, or by all its labels (preferred and "
+                              "alternative) aggregated by --label-aggregation (default: "
+                              "contextmatch.labels.DEFAULT_SKILL_LABELS)")
+    extract.add_argument("--label-aggregation", metavar="SPEC",
+                         help="with all labels: mix:W (W x preferred + (1 - W) x best label), max or softmax:T "
+                              "(default: the one chosen on validation, contextmatch.labels.DEFAULT_AGGREGATION)")
     extract.add_argument("--batch-size", type=_positive, default=32, help="sentences encoded at once (default: 32)")
     extract.add_argument("--ads-per-chunk", type=_positive, default=64,
                          help="ads read and scored together when streaming JSONL/CSV (default: 64)")
@@ -103,13 +110,16 @@ def _extract(args) -> int:
 
     from .extractor import SkillExtractor
     from .inputs import read_documents
+    from .labels import DEFAULT_AGGREGATION, DEFAULT_SKILL_LABELS
     from .render import Writer
 
     documents = read_documents(args.input, args.input_format, args.text_column, args.id_column)
     first = list(itertools.islice(documents, 1))  # surface input errors before the model loads
     extractor = SkillExtractor(args.model, top_k=args.top_k, threshold=args.threshold,
                                batch_size=args.batch_size, device=args.device, quantize=args.quantize,
-                               backend=args.backend, threads=args.threads)
+                               backend=args.backend, threads=args.threads,
+                               skill_labels=args.skill_labels or DEFAULT_SKILL_LABELS,
+                               label_aggregation=args.label_aggregation or DEFAULT_AGGREGATION)
     if args.verbose:
         import torch
 

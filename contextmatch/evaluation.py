@@ -73,13 +73,13 @@ def load_metric():
 
 def score_matrix(system: System, sentences: list[str], esco_version: str = DEFAULT_ESCO_VERSION) -> torch.Tensor:
     """Scores (sentences, skills) of every ESCO skill for each sentence; higher ranks first."""
+    if system.skill_labels != "preferred" and system.kind != "contextmatch":
+        raise ValueError(f"skill_labels={system.skill_labels!r} needs a contextmatch system, not {system.kind!r}")
     esco = load_esco(esco_version)
     if system.kind == "bm25":
         return bm25_scores(sentences, esco)
     from .extractor import SkillExtractor
 
-    if system.skill_labels != "preferred" and system.kind != "contextmatch":
-        raise ValueError(f"skill_labels={system.skill_labels!r} needs a contextmatch system, not {system.kind!r}")
     extractor = SkillExtractor(system.model, esco_version=esco_version, skill_labels=system.skill_labels,
                                label_aggregation=system.label_aggregation)
     if system.kind == "contextmatch":

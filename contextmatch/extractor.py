@@ -15,8 +15,8 @@ from .models import load_model
 from .quantize import encoder_name, resolve_quantize, sentence_encoder
 from .runtime import configure_threads
 from .text import clean_text, split_sentences
-from .labels import DEFAULT_AGGREGATION, SKILL_LABEL_MODES, label_table, parse_aggregation
-from .topk import bound_dtype, candidate_skill_scores, label_cones, label_topk, unit_rows
+from .labels import DEFAULT_AGGREGATION, DEFAULT_SKILL_LABELS, SKILL_LABEL_MODES, label_table, parse_aggregation
+from .topk import bound_dtype, candidate_skill_scores, label_topk, unit_rows
 
 DEFAULT_TOP_K = 5
 SCORING_MODES = ("bound", "full")
@@ -147,7 +147,7 @@ class SkillExtractor:
     def __init__(self, model=None, esco_version: str = DEFAULT_ESCO_VERSION, top_k: int = DEFAULT_TOP_K,
                  threshold: float | None = None, batch_size: int = 32, device: str | None = None,
                  quantize: str | None = None, backend: str = "torch", threads: int | None = None,
-                 scoring: str = "bound", skill_labels: str = "preferred",
+                 scoring: str = "bound", skill_labels: str = DEFAULT_SKILL_LABELS,
                  label_aggregation: str = DEFAULT_AGGREGATION):
         if scoring not in SCORING_MODES:
             raise ValueError(f"unknown scoring {scoring!r}: choose one of {', '.join(SCORING_MODES)}")
@@ -177,7 +177,6 @@ class SkillExtractor:
             self.skill_labels = torch.arange(len(self.skills), device=self.model.device).unsqueeze(1)
         self.unit_labels = unit_rows(self.label_embeddings).to(bound_dtype(self.model.device))
         self.unit_skills = self.unit_labels[: len(self.skills)]  # the preferred labels come first
-        self.label_cones = label_cones(self.unit_labels, self.skill_labels) if skill_labels == "all" else None
         self.quantize, self.backend = resolve_quantize(quantize, backend, self.model.device.type), backend
         self.encoder_name = encoder_name(self.quantize, backend)
         self.encoder = sentence_encoder(self.model, self.quantize, backend)  # the model's encoder unless quantized
@@ -279,7 +278,7 @@ class SkillExtractor:
                                                       self.label_temperature)
             return top.values, top.indices, alpha, labels
         return label_topk(tokens, scoring_mask, self.label_embeddings, self.skill_labels, k, temperature,
-                          self.unit_labels, None, self.label_weight, self.label_temperature, self.label_cones)
+                          self.unit_labels, None, self.label_weight, self.label_temperature)
 
     def _scoring_mask(self, mask: torch.Tensor) -> torch.Tensor:
         """The tokens that take part in the attention: the model's special-token policy, where it has one."""

@@ -11,14 +11,11 @@ skills. With the default model, the first 16 candidates certify the top 5 of 553
 
 A skill may have several labels (:mod:`contextmatch.labels`), its score a monotone aggregate of its labels' scores
 (:func:`modeling_contextmatch.aggregate_label_scores`): the same aggregate of the labels' bounds bounds it
-(:func:`label_topk`). Label cones (:func:`label_cones`) make that bound cheap: one cone per skill around its
-alternative labels replaces them in the product, and only the skills with the highest cone bounds get their labels'
-own bounds.
+(:func:`label_topk`). The product then reads every label vector (7.1 times as many with all ESCO labels):
+``scripts/label_bound_speed.py`` measures the cost.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import torch
 
@@ -28,7 +25,6 @@ from modeling_contextmatch import EPS, aggregate_label_scores, contextmatch_scor
 # significant bits (|error| <= 3 * 2**-9 with float32 accumulation); float32 leaves summation error only.
 BOUND_MARGIN = {torch.float32: 1e-4, torch.bfloat16: 2.0**-7, torch.float16: 2.0**-8}
 FULL_SCORING_SHARE = 0.25  # with more candidates than this share of the skills, score them all (chunked)
-REFINED_SKILLS = 256  # with label cones: skills per sentence whose cone bound is replaced by their labels' bounds
 
 
 def bound_dtype(device: torch.device | str = "cpu") -> torch.dtype:
@@ -96,71 +92,23 @@ def candidate_scores(token_embeddings: torch.Tensor, attention_mask: torch.Tenso
     return (alpha * (logits / norms)).sum(dim=1), alpha
 
 
-@dataclass(frozen=True)
-class LabelCones:
-    """A cheaper bound for skills with several labels: each skill's preferred unit label row, and a cone that holds
-    its alternative labels (unit ``centres``, the cosine and sine of the angular radius; radius -1 cosine marks a
-    skill without alternatives). Built by :func:`label_cones`."""
+def aggregated_bounds(label_bounds: torch.Tensor, skill_labels: torch.Tensor, weight: float) -> torch.Tensor:
+    """``weight * preferred + (1 - weight) * best`` of label bounds (batch, labels) per skill (batch, skills), as
+    :func:`modeling_contextmatch.aggregate_label_scores` without a temperature, by one scatter over the labels
+    instead of a (batch, skills, n) gather.
 
-    preferred: torch.Tensor  # (skills, dim), the bound's dtype
-    centres: torch.Tensor  # (skills, dim), the bound's dtype
-    cos_radius: torch.Tensor  # (skills,) float32
-    sin_radius: torch.Tensor  # (skills,) float32
-    has_alternatives: torch.Tensor  # (skills,) bool
-
-
-def label_cones(unit_labels: torch.Tensor, skill_labels: torch.Tensor) -> LabelCones:
-    """The :class:`LabelCones` of a label table: the centre of a skill's alternative labels is their normalised
-    mean; its radius the largest angle from the centre to one of them (widened by a rounding margin).
-
-    >>> unit = unit_rows(torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [-1.0, 1.0]]))
-    >>> cones = label_cones(unit, torch.tensor([[0, 2, 3], [1, -1, -1]]))
-    >>> cones.centres.tolist(), round(float(cones.cos_radius[0]), 3), cones.has_alternatives.tolist()
-    ([[0.0, 1.0], [0.0, 0.0]], 0.707, [True, False])
+    >>> bounds, table = torch.tensor([[0.2, 0.5, 0.6]]), torch.tensor([[0, 2], [1, -1]])
+    >>> aggregated_bounds(bounds, table, 0.5), aggregate_label_scores(bounds, table, 0.5)
+    (tensor([[0.4000, 0.5000]]), tensor([[0.4000, 0.5000]]))
     """
-    alternatives = skill_labels[:, 1:]
-    present = alternatives >= 0
-    vectors = unit_labels.float()[alternatives.clamp(min=0)] * present.unsqueeze(-1)  # (skills, n - 1, dim)
-    centres = unit_rows(vectors.sum(dim=1))
-    cosines = torch.einsum("snd,sd->sn", vectors, centres).masked_fill(~present, 2.0)
-    cos_radius = (cosines.amin(dim=1) - BOUND_MARGIN[torch.float32]).clamp(-1.0, 1.0)
-    has = present.any(dim=1)
-    cos_radius = torch.where(has, cos_radius, torch.ones_like(cos_radius))
-    return LabelCones(unit_labels[skill_labels[:, 0]].contiguous(), centres.to(unit_labels.dtype), cos_radius,
-                      (1 - cos_radius**2).clamp(min=0).sqrt(), has)
-
-
-def cone_bounds(token_embeddings: torch.Tensor, attention_mask: torch.Tensor, unit_labels: torch.Tensor,
-                skill_labels: torch.Tensor, cones: LabelCones, weight: float, refine: int) -> torch.Tensor:
-    """Upper bounds (batch, skills) of aggregated skill scores from two products of skill size instead of one of
-    label size: the preferred label's bound, and for the alternatives the cone bound ``cos(max(0, angle(x_j,
-    centre) - radius))`` (no label of the cone is closer to a token). The ``refine`` skills with the highest bound
-    of each sentence then get the bound of each of their labels, as :func:`label_topk` without cones."""
-    margin = BOUND_MARGIN.get(unit_labels.dtype, 2.0**-7)
-    preferred = cosine_bounds(token_embeddings, attention_mask, cones.preferred)
-    centre = (cosine_bounds(token_embeddings, attention_mask, cones.centres) + margin).clamp(max=1.0)
-    inside = centre >= cones.cos_radius
-    sine = (1 - centre**2).clamp(min=0).sqrt()
-    envelope = torch.where(inside, torch.ones_like(centre), centre * cones.cos_radius + sine * cones.sin_radius)
-    envelope = envelope.masked_fill(~cones.has_alternatives, float("-inf"))
-    skills = skill_labels.shape[0]
-    pairs = torch.stack([torch.arange(skills, device=skill_labels.device),
-                         torch.where(cones.has_alternatives, torch.arange(skills, 2 * skills,
-                                                                          device=skill_labels.device), -1)], dim=1)
-    bounds = aggregate_label_scores(torch.cat([preferred, envelope], dim=1), pairs, weight)
-    refine = min(refine, skills)
-    if refine:
-        top = bounds.topk(refine, dim=1).indices  # (batch, refine)
-        table = skill_labels[top]
-        table = table[..., : int((table >= 0).sum(-1).max())]
-        batch, _, n = table.shape
-        rows = (unit_rows(token_embeddings) * attention_mask.unsqueeze(-1)).to(unit_labels.dtype)
-        exact = torch.bmm(rows, unit_labels[table.clamp(min=0).view(batch, -1)].transpose(1, 2)).amax(dim=1).float()
-        columns = torch.arange(batch * refine * n, device=table.device).view(batch * refine, n)
-        columns = columns.masked_fill(table.view(batch * refine, n) < 0, -1)
-        refined = aggregate_label_scores(exact.view(1, -1), columns, weight).view(batch, refine)
-        bounds.scatter_reduce_(1, top, refined, "amin")
-    return bounds
+    preferred = label_bounds[:, skill_labels[:, 0]]
+    if skill_labels.shape[1] == 1 or weight == 1:
+        return preferred
+    owners = torch.empty(label_bounds.shape[1], dtype=torch.long, device=label_bounds.device)
+    present = skill_labels >= 0
+    owners[skill_labels[present]] = torch.nonzero(present)[:, 0]
+    best = preferred.scatter_reduce(1, owners.expand(label_bounds.shape[0], -1), label_bounds, "amax")
+    return weight * preferred + (1 - weight) * best
 
 
 def contextmatch_topk(token_embeddings: torch.Tensor, attention_mask: torch.Tensor, skill_embeddings: torch.Tensor,
@@ -186,8 +134,7 @@ def contextmatch_topk(token_embeddings: torch.Tensor, attention_mask: torch.Tens
 
 def label_topk(token_embeddings: torch.Tensor, attention_mask: torch.Tensor, label_embeddings: torch.Tensor,
                skill_labels: torch.Tensor, k: int, temperature: float = 1.0, unit_labels: torch.Tensor | None = None,
-               candidates: int | None = None, weight: float = 0.5, label_temperature: float | None = None,
-               cones: LabelCones | None = None, refine: int = REFINED_SKILLS
+               candidates: int | None = None, weight: float = 0.5, label_temperature: float | None = None
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """The exact top-k skills of each sentence when a skill has several labels, its score aggregated from its
     labels' ConTeXT scores by :func:`modeling_contextmatch.aggregate_label_scores` (``weight``,
@@ -198,8 +145,7 @@ def label_topk(token_embeddings: torch.Tensor, attention_mask: torch.Tensor, lab
     -1; ``unit_labels`` are the unit label rows for the bound (float32 when not given); ``candidates`` is the first
     number of skills scored exactly (default ``max(2k, 16)``). Each label is bounded by its largest token cosine and
     the bounds are aggregated like the scores (the mix is monotone; a softmax-weighted mean is bounded by the largest
-    label bound), so a skill's bound is never below its score. With ``cones`` (:func:`label_cones`) the bound
-    reads two skill-sized products instead of the label-sized one (:func:`cone_bounds`); the top k stays exact.
+    label bound), so a skill's bound is never below its score.
 
     >>> gen = torch.Generator().manual_seed(0)
     >>> x, labels = torch.randn(2, 6, 8, generator=gen), torch.randn(900, 8, generator=gen) * 4
@@ -211,10 +157,6 @@ def label_topk(token_embeddings: torch.Tensor, attention_mask: torch.Tensor, lab
     True
     >>> bool((table[indices] == best.unsqueeze(-1)).any(dim=-1).all())  # each best label is one of its skill's
     True
-    >>> coned = label_topk(x, mask, labels, table, k=5, candidates=5, cones=label_cones(unit_rows(labels), table),
-    ...                    refine=20)
-    >>> torch.equal(coned[1], indices) and torch.equal(coned[3], best)
-    True
     """
     total = skill_labels.shape[0]
     k = min(k, total)
@@ -223,12 +165,8 @@ def label_topk(token_embeddings: torch.Tensor, attention_mask: torch.Tensor, lab
     if unit_labels is None:
         unit_labels = unit_rows(label_embeddings)
     margin = BOUND_MARGIN.get(unit_labels.dtype, 2.0**-7)
-    bound_weight = 0.0 if label_temperature is not None else weight
-    if cones is None:
-        bounds = aggregate_label_scores(cosine_bounds(token_embeddings, attention_mask, unit_labels), skill_labels,
-                                        bound_weight)
-    else:
-        bounds = cone_bounds(token_embeddings, attention_mask, unit_labels, skill_labels, cones, bound_weight, refine)
+    bounds = aggregated_bounds(cosine_bounds(token_embeddings, attention_mask, unit_labels), skill_labels,
+                               0.0 if label_temperature is not None else weight)
     values = torch.empty((batch, k), device=device)
     indices = torch.empty((batch, k), dtype=torch.long, device=device)
     best_labels = torch.empty((batch, k), dtype=torch.long, device=device)

@@ -141,3 +141,15 @@ def test_cli_title_task_on_a_csv(tmp_path):
     [result] = json.loads(done.stdout)
     assert {"mrr", "acc@1", "acc@5", "acc@10", "n_queries", "n_dropped"} <= set(result)
     assert (result["n_queries"], result["n_dropped"]) == (5, 1)
+
+
+def test_all_label_systems_have_their_own_name_and_need_contextmatch():
+    from contextmatch.evaluation import System, baseline_systems, score_matrix
+
+    preferred, every = System("contextmatch", "all-MiniLM-L6-v2"), System("contextmatch", "all-MiniLM-L6-v2", "all",
+                                                                          "mix:0.5")
+    assert every.name == preferred.name + ", all labels mix:0.5"
+    assert baseline_systems("all-MiniLM-L6-v2", "all", "max")[0] == System("contextmatch", "all-MiniLM-L6-v2", "all",
+                                                                           "max")
+    with pytest.raises(ValueError, match="needs a contextmatch system"):
+        score_matrix(System("bm25", None, "all"), ["SQL"])

@@ -120,16 +120,13 @@ def _label_problem(seed: int, skills: int = 400):
 @pytest.mark.parametrize("weight,label_temperature", [(1.0, None), (0.5, None), (0.0, None), (0.3, None),
                                                       (0.0, 0.05)])
 @pytest.mark.parametrize("k,candidates", [(1, None), (5, 5), (10, 300)])
-@pytest.mark.parametrize("refine", [None, 0, 30])  # None: every label's bound; else label cones, refining some
-def test_label_topk_equals_full_aggregated_scoring(dtype, weight, label_temperature, k, candidates, refine):
-    from contextmatch.topk import label_cones, label_topk, unit_rows
+def test_label_topk_equals_full_aggregated_scoring(dtype, weight, label_temperature, k, candidates):
+    from contextmatch.topk import label_topk, unit_rows
     from modeling_contextmatch import aggregate_label_scores
 
     x, mask, labels, table = _label_problem(k)
-    unit = unit_rows(labels).to(dtype)
-    cones = None if refine is None else label_cones(unit, table)
-    values, indices, alpha, best = label_topk(x, mask, labels, table, k, 0.5, unit, candidates, weight,
-                                              label_temperature, cones, refine or 0)
+    values, indices, alpha, best = label_topk(x, mask, labels, table, k, 0.5, unit_rows(labels).to(dtype),
+                                              candidates, weight, label_temperature)
     label_scores = contextmatch_scores(x, mask, labels, 0.5)
     full = aggregate_label_scores(label_scores, table, weight, label_temperature).topk(k)
     assert torch.equal(indices, full.indices)
@@ -145,19 +142,16 @@ def test_label_topk_equals_full_aggregated_scoring(dtype, weight, label_temperat
 
 @pytest.mark.parametrize("weight,label_temperature", [(0.5, None), (0.0, None), (0.0, 0.02), (0.0, 10.0)])
 def test_aggregated_label_bounds_bound_the_aggregated_scores(weight, label_temperature):
-    from contextmatch.topk import cone_bounds, cosine_bounds, label_cones, unit_rows
+    from contextmatch.topk import aggregated_bounds, cosine_bounds, unit_rows
     from modeling_contextmatch import aggregate_label_scores
 
     x, mask, labels, table = _label_problem(7)
     scores = aggregate_label_scores(contextmatch_scores(x, mask, labels), table, weight, label_temperature)
     bound_weight = 0.0 if label_temperature is not None else weight  # as label_topk bounds them
-    bounds = aggregate_label_scores(cosine_bounds(x, mask, unit_rows(labels)), table, bound_weight)
+    label_bounds = cosine_bounds(x, mask, unit_rows(labels))
+    bounds = aggregated_bounds(label_bounds, table, bound_weight)
+    assert torch.allclose(bounds, aggregate_label_scores(label_bounds, table, bound_weight), atol=1e-7)
     assert (scores <= bounds + 1e-6).all()
-    cones = label_cones(unit_rows(labels), table)
-    coarse = cone_bounds(x, mask, unit_rows(labels), table, cones, bound_weight, refine=0)
-    assert (bounds <= coarse + 1e-5).all() and (coarse < 1 + 1e-5).all()
-    refined = cone_bounds(x, mask, unit_rows(labels), table, cones, bound_weight, refine=50)
-    assert (scores <= refined + 1e-6).all() and (refined <= coarse).all() and (refined < coarse).any()
 
 
 def test_one_label_per_skill_aggregates_to_its_score():
