@@ -26,6 +26,13 @@ class ContextMatchConfig(PretrainedConfig):
         attend_special_tokens: whether CLS and SEP take part in the sentence attention.
         encoder_folder: subfolder that holds the encoder as a plain transformers folder (its weights, the only
             copy), as ``contextmatch export`` writes it; ``None``: the weights are in this folder's model file.
+        score_margin: the extraction pipeline keeps a skill only within this distance of its sentence's best score.
+        gate_weights, gate_bias: the relevance gate, a logistic regression on the unit mean-pooled sentence vector
+            (``None``: no gate); gate_threshold: the least relevance of a sentence that reports skills.
+        selection_weights, selection_cutoff: the calibrated selection (weights of the pair features, then the bias;
+            ``None``: the threshold and margin alone) and the least calibrated probability of a reported skill.
+        group_similarity: skills whose label vectors have at least this cosine are reported as one group;
+            group_relations: whether ESCO broader/narrower pairs are one group too.
     """
 
     model_type = "contextmatch"
@@ -41,6 +48,14 @@ class ContextMatchConfig(PretrainedConfig):
         esco_version="1.1.0",
         attend_special_tokens=True,
         encoder_folder=None,
+        score_margin=2.0,
+        gate_weights=None,
+        gate_bias=0.0,
+        gate_threshold=None,
+        selection_weights=None,
+        selection_cutoff=0.5,
+        group_similarity=None,
+        group_relations=True,
         **kwargs,
     ):
         if isinstance(encoder, PretrainedConfig):
@@ -59,6 +74,14 @@ class ContextMatchConfig(PretrainedConfig):
         self.score_threshold = float(score_threshold)
         self.esco_version = str(esco_version)
         self.attend_special_tokens = bool(attend_special_tokens)
+        self.score_margin = float(score_margin)
+        self.gate_weights = None if gate_weights is None else [float(w) for w in gate_weights]
+        self.gate_bias = float(gate_bias)
+        self.gate_threshold = None if gate_threshold is None else float(gate_threshold)
+        self.selection_weights = None if selection_weights is None else [float(w) for w in selection_weights]
+        self.selection_cutoff = float(selection_cutoff)
+        self.group_similarity = None if group_similarity is None else float(group_similarity)
+        self.group_relations = bool(group_relations)
         super().__init__(**kwargs)
 
     def encoder_config(self):

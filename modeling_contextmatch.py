@@ -170,6 +170,15 @@ class ContextMatchModel(PreTrainedModel):
             return attention_mask
         return without_special_tokens(attention_mask)
 
+    def relevance(self, token_embeddings, attention_mask):
+        """The gate: probability (batch,) that each sentence states a skill, knowledge or requirement, from its unit
+        mean-pooled token embeddings; ``None`` when the config has no gate."""
+        if not self.config.gate_weights:
+            return None
+        pooled = nn.functional.normalize(mean_pool(token_embeddings.float(), attention_mask), dim=-1)
+        weights = torch.tensor(self.config.gate_weights, device=pooled.device)
+        return torch.sigmoid(pooled @ weights + self.config.gate_bias)
+
     def attention_weights(self, token_embeddings, attention_mask, skill_embeddings):
         """The evidence: alpha (batch, tokens, skills) of each sentence token for each given skill.
 

@@ -42,11 +42,12 @@ DUPLICATE_POLICIES = ("keep", "skip")
 FULL_HASH_LIMIT = 1 << 30  # inputs up to 1 GiB are hashed whole; larger ones by 64 blocks of 1 MiB
 
 EVIDENCE = pa.struct([("start", pa.int32()), ("end", pa.int32()), ("text", pa.string()), ("weight", pa.float32())])
+ALTERNATIVE = pa.struct([("uri", pa.string()), ("label", pa.string()), ("score", pa.float32())])
 SKILL = pa.struct([("uri", pa.string()), ("label", pa.string()), ("score", pa.float32()),
-                   ("evidence", pa.list_(EVIDENCE))])
+                   ("evidence", pa.list_(EVIDENCE)), ("alternatives", pa.list_(ALTERNATIVE))])
 SENTENCE_SCHEMA = pa.schema([("row", pa.int64()), ("id", pa.string()), ("sentence_index", pa.int32()),
                              ("start", pa.int32()), ("end", pa.int32()), ("sentence", pa.string()),
-                             ("skills", pa.list_(SKILL))])
+                             ("relevance", pa.float32()), ("skills", pa.list_(SKILL))])
 ROW_SCHEMA = SENTENCE_SCHEMA.append(pa.field("error", pa.string()))  # what extract_batch returns
 ERROR_SCHEMA = pa.schema([("row", pa.int64()), ("id", pa.string()), ("error", pa.string())])
 AD_SKILL = pa.struct([("uri", pa.string()), ("label", pa.string()), ("skill_type", pa.string()),
@@ -135,7 +136,7 @@ def extract_batch(extractor, texts: Sequence, ids: Sequence | None = None, rows:
             _add_row(columns, row=row, id=names[i], error=problems[i])
         for s in sentences:
             _add_row(columns, row=row, id=names[i], sentence_index=s.index, start=s.start, end=s.end,
-                     sentence=s.text, skills=[asdict(m) for m in s.skills])
+                     sentence=s.text, relevance=s.relevance, skills=[asdict(m) for m in s.skills])
     return pa.Table.from_pydict(columns, schema=ROW_SCHEMA)
 
 

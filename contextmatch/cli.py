@@ -70,6 +70,15 @@ def build_parser() -> argparse.ArgumentParser:
     extract.add_argument("--top-k", type=_positive, default=5, help="most skills per sentence (default: 5)")
     extract.add_argument("--threshold", type=float,
                          help="least score for a skill to be reported (default: the model's tuned threshold)")
+    extract.add_argument("--margin", type=float,
+                         help="report a skill only within this distance of its sentence's best score (default: the "
+                              "model's tuned margin; 2 turns it off)")
+    extract.add_argument("--no-gate", dest="gate", action="store_false",
+                         help="report skills on every sentence, also those the relevance gate rejects as stating no "
+                              "skill (headings, benefits, company blurb)")
+    extract.add_argument("--no-grouping", dest="grouping", action="store_false",
+                         help="list skills that name the same thing separately instead of as one group with "
+                              "alternatives")
     extract.add_argument("--model", help="model folder, 'all-MiniLM-L6-v2', 'all-mpnet-base-v2' or a hub id "
                                          "(default: the shipped default model)")
     extract.add_argument("--skill-labels", choices=("preferred", "all"),
@@ -119,14 +128,15 @@ def _extract(args) -> int:
                                batch_size=args.batch_size, device=args.device, quantize=args.quantize,
                                backend=args.backend, threads=args.threads,
                                skill_labels=args.skill_labels or DEFAULT_SKILL_LABELS,
-                               label_aggregation=args.label_aggregation or DEFAULT_AGGREGATION)
+                               label_aggregation=args.label_aggregation or DEFAULT_AGGREGATION, gate=args.gate,
+                               grouping=args.grouping, margin=args.margin)
     if args.verbose:
         import torch
 
         print(f"contextmatch extract: encoder {extractor.encoder_name} (--quantize {args.quantize}), "
               f"{torch.get_num_threads()} threads, {extractor.scoring} scoring, device {extractor.model.device}",
               file=sys.stderr)
-    writer = Writer(sys.stdout, args.format, extractor.threshold, args.top_k)
+    writer = Writer(sys.stdout, args.format, extractor.rule(), args.top_k)
     bar = tqdm(desc="Job ads", unit="ad", file=sys.stderr, disable=None)
     documents = itertools.chain(first, documents)
     while chunk := list(itertools.islice(documents, args.ads_per_chunk)):

@@ -18,14 +18,18 @@ def register(commands) -> None:
                     "dropped and counted). Writes one JSON results file per system and benchmark.",
         epilog="examples:\n  contextmatch evaluate --benchmark tech --split test\n"
                "  contextmatch evaluate --benchmark tech house skill-xl --split validation\n"
-               "  contextmatch evaluate --benchmark my_sentences.csv --no-baselines --format json\n\n"
+               "  contextmatch evaluate --benchmark my_sentences.csv --no-baselines --format json\n"
+               "  contextmatch evaluate --task extraction --benchmark skill-xl --split report\n\n"
                "CSV files may have the columns sentence,span,sub_span,label (TECH/HOUSE), sentence,label, or the "
                "Skill-XL columns ID,subset,title,sentence,relevant,cluster,skill.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--task", choices=("skills", "titles"), default="skills",
-                        help="skills: rank ESCO skills per sentence (default); titles: rank ESCO occupations per job "
-                             "title (--benchmark jobbert or a CSV with --title-column and --uri-column)")
+    parser.add_argument("--task", choices=("skills", "extraction", "titles"), default="skills",
+                        help="skills: rank ESCO skills per sentence (default); extraction: score the skill set that "
+                             "`extract` reports (gate, selection, grouping: precision, recall, F1, no-skill share, "
+                             "redundancy; Skill-XL splits validation/select/report, default report); titles: rank ESCO "
+                             "occupations per job title (--benchmark jobbert or a CSV with --title-column and "
+                             "--uri-column)")
     parser.add_argument("--title-column", default="vacancyTitle", help="titles CSV: title column (default: vacancyTitle)")
     parser.add_argument("--uri-column", default="conceptUri", help="titles CSV: ESCO occupation URI column "
                                                                    "(default: conceptUri)")
@@ -74,9 +78,35 @@ def run_titles(args) -> int:
     return 0
 
 
+def run_extraction(args) -> int:
+    from .esco import load_esco
+    from .extraction_eval import (
+        RESULTS_DIR, evaluate_extraction, format_extraction_table, load_extraction_benchmark,
+    )
+
+    kinds = ["pipeline", "global-threshold", "cosine"] if args.baselines else ["pipeline"]
+    results_dir = None if args.no_save else (args.results_dir or RESULTS_DIR)
+    known = set(load_esco().skill_labels)
+    results = []
+    for name in args.benchmark or ["skill-xl"]:
+        benchmark = load_extraction_benchmark(name, args.split, known)
+        results.extend(evaluate_extraction(kind, args.model, benchmark, results_dir=results_dir) for kind in kinds)
+    if args.format == "json":
+        json.dump(results, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(format_extraction_table(results))
+        if results_dir is not None:
+            print(f"\nresults written to {results_dir}/ (sentence-level P/R/F1; no-skill: share of reported skills on "
+                  "sentences with no gold skill; redund: second labels of one gold cluster)")
+    return 0
+
+
 def run(args) -> int:
     if args.task == "titles":
         return run_titles(args)
+    if args.task == "extraction":
+        return run_extraction(args)
     from .evaluation import RESULTS_DIR, System, baseline_systems, evaluate_benchmarks, format_table
 
     from .labels import DEFAULT_AGGREGATION

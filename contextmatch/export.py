@@ -71,6 +71,19 @@ def _write_json(path: Path, content) -> None:
     path.write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
 
 
+def decision_layer(config) -> str:
+    """The gate, selection and grouping of a model's config in words, for its card."""
+    parts = []
+    if getattr(config, "gate_threshold", None) is not None:
+        parts.append(f"relevance gate (a logistic regression on the mean-pooled sentence vector) with cut-off "
+                     f"{config.gate_threshold}")
+    if getattr(config, "selection_weights", None):
+        parts.append(f"calibrated selection with cut-off {config.selection_cutoff}")
+    if getattr(config, "group_similarity", None) is not None:
+        parts.append(f"skills with label-vector cosine >= {config.group_similarity} grouped")
+    return "; ".join(parts) or "none (one score threshold)"
+
+
 def model_card(model, repo: str, results: str | None = None) -> str:
     """The README.md of an exported model, from ``model_cards/contextmatch.md``."""
     from .results_tables import ABLATION_README, TRAINING_RUNS_README, comparison_markdown, markdown_table
@@ -95,6 +108,7 @@ def model_card(model, repo: str, results: str | None = None) -> str:
         ablation=markdown_table(ABLATION_README) or "Not measured for this model.",
         cpu_runs=markdown_table(TRAINING_RUNS_README) or "Not measured for this model.",
         score_threshold=config.score_threshold,
+        decision_layer=decision_layer(config),
         esco_version=config.esco_version,
         n_skills=len(load_esco(config.esco_version).skills),
         results=results or NO_RESULTS,

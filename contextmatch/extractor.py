@@ -14,6 +14,7 @@ from .esco import DEFAULT_ESCO_VERSION, load_esco
 from .models import load_model
 from .quantize import encoder_name, resolve_quantize, sentence_encoder
 from .runtime import configure_threads
+from .selection import Redundancy, SelectionRule, group_ranked
 from .text import clean_text, split_sentences
 from .labels import DEFAULT_AGGREGATION, DEFAULT_SKILL_LABELS, SKILL_LABEL_MODES, label_table, parse_aggregation
 from .topk import bound_dtype, candidate_skill_scores, label_topk, unit_rows
@@ -35,34 +36,52 @@ class Evidence:
 
 
 @dataclass
+class Alternative:
+    """A skill reported inside another's group: it names the same thing (see :mod:`contextmatch.selection`)."""
+
+    uri: str
+    label: str
+    score: float
+
+
+@dataclass
 class SkillMatch:
+    """A reported skill of a sentence (the head of its group), its ``alternatives`` and the index of its ad-level
+    ``group`` in :attr:`Extraction.skills`."""
+
     uri: str
     label: str
     score: float
     evidence: list[Evidence] = field(default_factory=list)
+    alternatives: list[Alternative] = field(default_factory=list)
+    group: int | None = None
     matched_label: str | None = None  # the alternative label that scored best, when it is not ``label``
 
 
 @dataclass
 class SentenceResult:
-    """A sentence at ``text[start:end]`` of the cleaned ad, with its skills, best first."""
+    """A sentence at ``text[start:end]`` of the cleaned ad, with its skills, best first, and its ``relevance``: the
+    gate's probability that it states a skill (``None`` for a model without a gate)."""
 
     index: int
     start: int
     end: int
     text: str
     skills: list[SkillMatch]
+    relevance: float | None = None
 
 
 @dataclass
 class AdSkill:
-    """A skill of the whole ad: best score over its sentences, and the indices of the sentences that support it."""
+    """A group of the whole ad: its best-scored skill, that skill's best score over the ad, the indices of the
+    sentences that support the group, and the other skills of the group as ``alternatives``."""
 
     uri: str
     label: str
     skill_type: str
     score: float
     sentences: list[int]
+    alternatives: list[Alternative] = field(default_factory=list)
 
 
 @dataclass
@@ -138,6 +157,12 @@ class SkillExtractor:
         threads: torch CPU threads (default: the cores this process may use, see :mod:`contextmatch.runtime`).
         scoring: ``"bound"`` (default) finds each sentence's exact top-k with a cosine bound and scores only the
             candidates (:mod:`contextmatch.topk`); ``"full"`` scores every skill first. Both give the same skills.
+        gate: skip sentences the model's relevance gate rejects (when the model has one; ``False`` reports every
+            sentence's skills, the relevance is still shown).
+        grouping: report skills that name the same thing as one group with ``alternatives``
+            (:mod:`contextmatch.selection`).
+        margin: keep a skill only within this distance of its sentence's best score (default: the model's
+            ``config.score_margin``).
         skill_labels: ``"preferred"`` scores each skill by its preferred label; ``"all"`` scores every ESCO label
             of the skill (preferred and alternative, :mod:`contextmatch.labels`) and aggregates them.
         label_aggregation: how ``"all"`` aggregates a skill's label scores: ``mix:W`` (W times the preferred
@@ -147,8 +172,8 @@ class SkillExtractor:
     def __init__(self, model=None, esco_version: str = DEFAULT_ESCO_VERSION, top_k: int = DEFAULT_TOP_K,
                  threshold: float | None = None, batch_size: int = 32, device: str | None = None,
                  quantize: str | None = None, backend: str = "torch", threads: int | None = None,
-                 scoring: str = "bound", skill_labels: str = DEFAULT_SKILL_LABELS,
-                 label_aggregation: str = DEFAULT_AGGREGATION):
+                 scoring: str = "bound", gate: bool = True, grouping: bool = True, margin: float | None = None,
+                 skill_labels: str = DEFAULT_SKILL_LABELS, label_aggregation: str = DEFAULT_AGGREGATION):
         if scoring not in SCORING_MODES:
             raise ValueError(f"unknown scoring {scoring!r}: choose one of {', '.join(SCORING_MODES)}")
         if skill_labels not in SKILL_LABEL_MODES:
@@ -181,6 +206,13 @@ class SkillExtractor:
         self.encoder_name = encoder_name(self.quantize, backend)
         self.encoder = sentence_encoder(self.model, self.quantize, backend)  # the model's encoder unless quantized
         self._special_tokens = len(self.tokenizer("")["input_ids"])
+        config = self.model.config
+        self.gate = gate and getattr(config, "gate_threshold", None) is not None
+        self.margin = getattr(config, "score_margin", 2.0) if margin is None else margin
+        self.grouping = grouping
+        self._redundancy = None
+        self._threshold_given = threshold is not None
+        self._skill_index = {skill.uri: i for i, skill in enumerate(self.skills)}
 
     # ---- public API -------------------------------------------------------------------------------------------
 
@@ -191,23 +223,85 @@ class SkillExtractor:
     def extract_many(self, texts: Sequence[str], top_k: int | None = None, threshold: float | None = None,
                      progress: bool = False) -> list[Extraction]:
         """Skills of several ads; their sentences are batched together."""
-        top_k = self.top_k if top_k is None else top_k
-        threshold = self.threshold if threshold is None else threshold
-        if top_k < 1:
-            raise ValueError(f"top_k must be at least 1, got {top_k}")
         for text in texts:
             if not isinstance(text, str):
                 raise TypeError(f"job-ad text must be str, got {type(text).__name__}")
         cleaned = [clean_text(text) for text in texts]
-        spans = [split_sentences(text) for text in cleaned]
-        flat = [text[a:b] for text, ad_spans in zip(cleaned, spans) for a, b in ad_spans]
-        matches = self._match_sentences(flat, top_k, progress)
+        return self._extract_spans(cleaned, [split_sentences(text) for text in cleaned], top_k, threshold, progress)
+
+    def extract_sentences(self, ads: Sequence[Sequence[str]], top_k: int | None = None,
+                          threshold: float | None = None, progress: bool = False) -> list[Extraction]:
+        """Skills of ads given as lists of sentences, taken as they are (no cleaning or splitting): for benchmarks
+        and for callers with their own sentence splitter. An ad's ``text`` is its sentences joined by newlines."""
+        texts, spans = [], []
+        for sentences in ads:
+            ad_spans, position = [], 0
+            for sentence in sentences:
+                if not isinstance(sentence, str):
+                    raise TypeError(f"sentences must be str, got {type(sentence).__name__}")
+                ad_spans.append((position, position + len(sentence)))
+                position += len(sentence) + 1
+            texts.append("\n".join(sentences))
+            spans.append(ad_spans)
+        return self._extract_spans(texts, spans, top_k, threshold, progress)
+
+    def rule(self, threshold: float | None = None) -> SelectionRule:
+        """The decision layer in force: the model's calibrated selection (unless a threshold is given here or to
+        the constructor, which then decides alone), margin, gate cut-off and grouping."""
+        config = self.model.config
+        explicit = threshold is not None or self._threshold_given
+        weights = None if explicit else getattr(config, "selection_weights", None)
+        floor = -1.0 if weights else self.threshold if threshold is None else threshold  # scores are >= -1
+        return SelectionRule(floor, self.margin,
+                             config.gate_threshold if self.gate else None,
+                             getattr(config, "group_similarity", None) if self.grouping else None,
+                             tuple(weights) if weights else None, getattr(config, "selection_cutoff", 0.5),
+                             getattr(config, "group_relations", True))
+
+    def candidates(self, top_k: int) -> int:
+        """Skills ranked per sentence before selection: twice ``top_k`` when grouping may fold some together."""
+        return 2 * top_k if self.grouping else top_k
+
+    def decide(self, matches: list[SkillMatch], relevance: float | None, rule: SelectionRule,
+               top_k: int) -> list[SkillMatch]:
+        """The reported skills of a sentence from its ranked ``matches``: gate and selection (``rule``), then at
+        most ``top_k`` groups of skills that name the same thing, each headed by its best-scored skill."""
+        kept = [matches[i] for i in rule.keeps([m.score for m in matches], relevance)]
+        if not self.grouping:
+            return kept[:top_k]
+        index = [self._skill_index[m.uri] for m in kept]
+        heads = []
+        for group in group_ranked(range(len(kept)), lambda a, b: self.redundancy.same(index[a], index[b]))[:top_k]:
+            head = kept[group[0]]
+            head.alternatives = [Alternative(kept[i].uri, kept[i].label, kept[i].score) for i in group[1:]]
+            heads.append(head)
+        return heads
+
+    @property
+    def redundancy(self) -> Redundancy:
+        """Which skills name the same thing (built on first use)."""
+        if self._redundancy is None:
+            config = self.model.config
+            self._redundancy = Redundancy(self.esco, self.unit_skills, getattr(config, "group_similarity", None),
+                                          getattr(config, "group_relations", True))
+        return self._redundancy
+
+    def _extract_spans(self, texts: list[str], spans: list[list[tuple[int, int]]], top_k: int | None,
+                       threshold: float | None, progress: bool) -> list[Extraction]:
+        top_k = self.top_k if top_k is None else top_k
+        if top_k < 1:
+            raise ValueError(f"top_k must be at least 1, got {top_k}")
+        rule = self.rule(threshold)
+        flat = [text[a:b] for text, ad_spans in zip(texts, spans) for a, b in ad_spans]
+        relevance: list[float | None] = [None] * len(flat)
+        matches = self._match_sentences(flat, self.candidates(top_k), progress, relevance)
         results, position = [], 0
-        for text, ad_spans in zip(cleaned, spans):
+        for text, ad_spans in zip(texts, spans):
             sentences = []
             for index, (a, b) in enumerate(ad_spans):
-                kept = [m for m in matches[position + index] if m.score >= threshold]
-                sentences.append(SentenceResult(index, a, b, text[a:b], kept))
+                score = relevance[position + index]
+                chosen = self.decide(matches[position + index], score, rule, top_k)
+                sentences.append(SentenceResult(index, a, b, text[a:b], chosen, score))
             position += len(ad_spans)
             results.append(Extraction(text, sentences, self._summarise(sentences)))
         return results
@@ -285,12 +379,15 @@ class SkillExtractor:
         policy = getattr(self.model, "scoring_mask", None)
         return policy(mask) if callable(policy) else mask
 
-    def _match_sentences(self, sentences: Sequence[str], top_k: int, progress: bool) -> list[list[SkillMatch]]:
-        """Top-k skills with evidence for each sentence (best window per skill)."""
+    def _match_sentences(self, sentences: Sequence[str], top_k: int, progress: bool,
+                         relevance: list | None = None) -> list[list[SkillMatch]]:
+        """Top-k skills with evidence for each sentence (best window per skill); fills ``relevance`` (one slot per
+        sentence) with the gate's probability, the highest over a sentence's windows."""
         best: list[dict[int, SkillMatch]] = [{} for _ in sentences]
         k = min(top_k, len(self.skills))
         for windows, tokens, mask, offsets in self._encoded_batches(sentences, progress):
             values, indices, alpha, labels = self._top_skills(tokens, mask, k)
+            self._record_relevance(windows, tokens, mask, relevance)
             spans = [_word_spans(window.text, row) for window, row in zip(windows, offsets.tolist())]  # once a window
             weights = _word_weights(alpha, [token_words for _, token_words in spans], max(len(w) for w, _ in spans))
             values, indices, labels = values.tolist(), indices.tolist(), labels.tolist()
@@ -307,18 +404,46 @@ class SkillExtractor:
                             matched_label=matched if matched != skill.label else None)
         return [sorted(found.values(), key=lambda m: -m.score)[:top_k] for found in best]
 
+    def _record_relevance(self, windows, tokens, mask, relevance: list | None) -> None:
+        scores = None if relevance is None else self.model.relevance(tokens, mask)
+        if scores is not None:
+            for window, score in zip(windows, scores.tolist()):
+                current = relevance[window.sentence]
+                relevance[window.sentence] = score if current is None else max(current, score)
+
     def _summarise(self, sentences: list[SentenceResult]) -> list[AdSkill]:
+        """The ad's groups, best first: each reported skill once, then (with grouping) skills that name the same
+        thing folded into the best-scored one; sets each sentence skill's ``group``."""
         summary: dict[str, AdSkill] = {}
         for sentence in sentences:
             for match in sentence.skills:
                 entry = summary.get(match.uri)
                 if entry is None:
                     skill_type = self.esco.skill_by_uri[match.uri].skill_type
-                    summary[match.uri] = AdSkill(match.uri, match.label, skill_type, match.score, [sentence.index])
-                else:
-                    entry.score = max(entry.score, match.score)
-                    entry.sentences.append(sentence.index)
-        return sorted(summary.values(), key=lambda s: -s.score)
+                    entry = summary[match.uri] = AdSkill(match.uri, match.label, skill_type, match.score, [])
+                entry.score = max(entry.score, match.score)
+                entry.sentences.append(sentence.index)
+                entry.alternatives.extend(match.alternatives)
+        ranked = sorted(summary.values(), key=lambda s: -s.score)
+        index = [self._skill_index[s.uri] for s in ranked]
+        groups = (group_ranked(range(len(ranked)), lambda a, b: self.redundancy.same(index[a], index[b]))
+                  if self.grouping else [[i] for i in range(len(ranked))])
+        out, group_of = [], {}
+        for number, group in enumerate(groups):
+            head = ranked[group[0]]
+            members = [Alternative(ranked[i].uri, ranked[i].label, ranked[i].score) for i in group[1:]]
+            best: dict[str, Alternative] = {}
+            for alt in [*members, *(a for i in group for a in ranked[i].alternatives)]:
+                if alt.uri != head.uri and (alt.uri not in best or alt.score > best[alt.uri].score):
+                    best[alt.uri] = alt
+            head.alternatives = sorted(best.values(), key=lambda a: -a.score)
+            head.sentences = sorted({n for i in group for n in ranked[i].sentences})
+            group_of.update({ranked[i].uri: number for i in group})
+            out.append(head)
+        for sentence in sentences:
+            for match in sentence.skills:
+                match.group = group_of[match.uri]
+        return out
 
 
 def _word_spans(text: str, offsets: list[list[int]]) -> tuple[list[tuple[int, int]], list[int]]:

@@ -301,16 +301,17 @@ def skill_colors(skills) -> dict[str, str]:
 def highlight_segments(result) -> list[tuple[str, str | None]]:
     """The cleaned ad as ``(text, skill label or None)`` segments that concatenate to ``result.text``.
 
-    Each evidence word of each reported skill is highlighted with its skill; a word that is evidence for several
-    skills shows the best-scoring one.
+    Each evidence word of each reported skill is highlighted with the label of its ad-level group (one colour per
+    row of the skills table); a word that is evidence for several skills shows the best-scoring one.
     """
     candidates = []  # (score, weight, start, end, label)
     for sentence in result.sentences:
         for match in sentence.skills:
+            label = result.skills[match.group].label if match.group is not None else match.label
             for ev in match.evidence:
                 start, end = sentence.start + ev.start, sentence.start + ev.end
                 if 0 <= start < end <= len(result.text):
-                    candidates.append((match.score, ev.weight, start, end, match.label))
+                    candidates.append((match.score, ev.weight, start, end, label))
     taken = [False] * len(result.text)
     kept = []
     for score, weight, start, end, label in sorted(candidates, key=lambda c: (-c[0], -c[1], c[2])):
@@ -333,27 +334,39 @@ def _md_link(label: str, url: str) -> str:
     return f"[{escaped}]({url})"
 
 
-TABLE_COLUMNS = ["ESCO skill", "type", "score", "supporting sentences"]
+TABLE_COLUMNS = ["ESCO skill", "type", "score", "also reported as", "supporting sentences"]
 
 
 def skills_table(result, page_url) -> pd.DataFrame:
-    """One row per skill of the ad, best first: linked ESCO label, type, best score, supporting sentences."""
+    """One row per skill group of the ad, best first: linked ESCO label, type, best score, the group's other
+    skills (near-duplicates), supporting sentences."""
     rows = []
     for skill in result.skills:
         sentences = "; ".join(f"#{i + 1} {_snippet(result.sentences[i].text, 60)}" for i in skill.sentences[:3])
         if len(skill.sentences) > 3:
             sentences += f"; +{len(skill.sentences) - 3} more"
+        also = ", ".join(_md_link(a.label, page_url(a.uri)) for a in skill.alternatives[:4])
+        if len(skill.alternatives) > 4:
+            also += f", +{len(skill.alternatives) - 4} more"
         rows.append([_md_link(skill.label, page_url(skill.uri)), skill.skill_type or "-", round(skill.score, 3),
-                     sentences])
+                     also or "-", sentences])
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
 
 def _summary(result, top_k: int, threshold: float) -> str:
     with_skills = sum(1 for s in result.sentences if s.skills)
+    from contextmatch.render import rule_text
+
+    calibrated = round(threshold, 2) == round(default_threshold(), 2)
+    rule = engine().extractor.rule(None if calibrated else threshold)
+    gate = rule.gate
+    skipped = sum(1 for s in result.sentences if gate is not None and s.relevance is not None and s.relevance < gate)
+    gated = f" {skipped} sentences were skipped as stating no skill." if gate is not None else ""
     return (
         f"**{len(result.skills)} ESCO skills** in {with_skills} of {len(result.sentences)} sentences "
-        f"(score ≥ {threshold:.2f}, at most {top_k} per sentence; model `{model_name()}`). "
-        "Highlighted words carried each skill's match; the label follows the word."
+        f"({rule_text(rule)}, at most {top_k} per sentence; model `{model_name()}`).{gated} "
+        "Skills that name the same thing are one row. Highlighted words carried each skill's match; the label "
+        "follows the word."
     )
 
 
@@ -373,7 +386,9 @@ def run_extraction(text, top_k=5, threshold=None):
     text = check_ad(text)
     top_k = int(_number(top_k, "Top-k", 1, MAX_TOP_K, 5))
     threshold = _number(threshold, "The score threshold", -1.0, 1.0, default_threshold())
-    result = _model_call(lambda e: e.extractor.extract(text, top_k=top_k, threshold=threshold))
+    # the slider at the model's default means the model's own (calibrated) selection; moved, one threshold decides
+    chosen = None if round(threshold, 2) == round(default_threshold(), 2) else threshold
+    result = _model_call(lambda e: e.extractor.extract(text, top_k=top_k, threshold=chosen))
     if not result.text.strip():
         raise gr.Error("This ad holds no text once its markup is removed. " + EMPTY_AD, title="No ad")
     return result, top_k, threshold
@@ -598,7 +613,8 @@ def build_demo() -> gr.Blocks:
                         top_k = gr.Slider(1, MAX_TOP_K, value=5, step=1, label="Top-k skills per sentence",
                                           elem_id="top-k")
                         thr = gr.Slider(0.0, 1.0, value=round(threshold, 2), step=0.01,
-                                        label="Score threshold", info="default: the model's tuned threshold",
+                                        label="Score threshold", info="at the default the model's calibrated selection decides; moved, "
+                                                          "this one threshold does",
                                         elem_id="threshold")
                     run = gr.Button("Extract skills", variant="primary", elem_id="extract-btn")
                     if example_items:

@@ -53,3 +53,11 @@ def shipped_threshold() -> float:
     from contextmatch.models import SHIPPED_MODEL_DIR
 
     return json.loads((SHIPPED_MODEL_DIR / "config.json").read_text())["score_threshold"]
+
+
+@pytest.fixture(scope="session")
+def plain_extractor(model_and_tokenizer):
+    """The default model without its decision layer: no gate, no margin, no grouping (the ranking as it is)."""
+    from contextmatch.extractor import SkillExtractor
+
+    return SkillExtractor(model_and_tokenizer, gate=False, grouping=False, margin=2.0)

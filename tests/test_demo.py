@@ -384,7 +384,7 @@ def test_http_api_extract_through_gradio_client(server):
     assert "ESCO skills" in summary
     assert "".join(t["token"] for t in tokens) == raw["text"]
     assert any(t["class_or_confidence"] for t in tokens)
-    assert table["headers"] == ["ESCO skill", "type", "score", "supporting sentences"]
+    assert table["headers"] == ["ESCO skill", "type", "score", "also reported as", "supporting sentences"]
     assert len(table["data"]) == len(raw["skills"]) > 0
     assert table["data"][0][0].startswith(f"[{raw['skills'][0]['label']}](https://esco.ec.europa.eu/")
     # Bad input comes back as the friendly message, without a stack trace.

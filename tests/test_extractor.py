@@ -12,7 +12,8 @@ import torch
 from contextmatch.cache import cache_dir, model_fingerprint
 
 
-def test_example_ad_sentences_skills_and_evidence(extractor, example_ad):
+def test_example_ad_sentences_skills_and_evidence(plain_extractor, example_ad):
+    extractor = plain_extractor
     result = extractor.extract(example_ad, threshold=0.0)
     assert len(result.sentences) > 10
     for sentence in result.sentences:
@@ -38,7 +39,8 @@ def test_named_skill_is_found_with_its_evidence(extractor):
     assert "PostgreSQL" in [e.text for e in match.evidence]
 
 
-def test_threshold_and_top_k(extractor, example_ad):
+def test_threshold_and_top_k(plain_extractor, example_ad):
+    extractor = plain_extractor
     everything = extractor.extract(example_ad, top_k=3, threshold=-1.0)
     assert all(len(s.skills) == 3 for s in everything.sentences)
     strict = extractor.extract(example_ad, top_k=3, threshold=0.99)

@@ -1,0 +1,79 @@
+"""The relevance gate: does a sentence state a skill, knowledge or requirement at all?
+
+A logistic regression on the unit mean-pooled token embeddings of the sentence, the vectors the model computes
+anyway for scoring. It is trained on real job-ad text (SkillSpan train: a sentence is positive when it holds a
+SKILL or KNOWLEDGE span) by ``scripts/train_gate.py``; its weights and cut-off live in the model's config
+(``gate_weights``, ``gate_bias``, ``gate_threshold``) and ``ContextMatchModel.relevance`` applies it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from modeling_contextmatch import mean_pool
+
+
+def skillspan_sentences(path: Path) -> tuple[list[str], list[int]]:
+    """Sentences of a SkillSpan JSON-lines file (tokens joined by spaces) and 1 where a SKILL or KNOWLEDGE span
+    is tagged, else 0."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    texts, labels = [], []
+    with opener(path, "rt", encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                row = json.loads(line)
+                texts.append(" ".join(row["tokens"]))
+                labels.append(int(any(t != "O" for t in row["tags_skill"] + row["tags_knowledge"])))
+    return texts, labels
+
+
+@torch.inference_mode()
+def gate_vectors(extractor, sentences: Sequence[str]) -> torch.Tensor:
+    """(sentences, dim) unit mean-pooled token embeddings, as the gate sees them (a long sentence: its first
+    window), from the extractor's own encoder and windows."""
+    rows: dict[int, torch.Tensor] = {}
+    for windows, tokens, mask, _ in extractor._encoded_batches(sentences, progress=True):
+        pooled = torch.nn.functional.normalize(mean_pool(tokens.float(), mask), dim=-1).cpu()
+        rows.update({w.sentence: row for w, row in zip(windows, pooled) if w.base == 0})
+    return torch.stack([rows[i] for i in range(len(sentences))])
+
+
+def fit_gate(vectors: torch.Tensor, labels: Sequence[int], strength: float) -> tuple[list[float], float]:
+    """Logistic-regression weights and bias (L2, inverse strength ``strength``, classes balanced)."""
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=strength, class_weight="balanced", max_iter=2000)
+    model.fit(vectors.numpy(), list(labels))
+    return [round(float(w), 6) for w in model.coef_[0]], round(float(model.intercept_[0]), 6)
+
+
+def gate_probabilities(vectors: torch.Tensor, weights: Sequence[float], bias: float) -> torch.Tensor:
+    """The gate's probabilities, exactly as ``ContextMatchModel.relevance`` computes them.
+
+    >>> gate_probabilities(torch.tensor([[1.0, 0.0], [0.0, 1.0]]), [2.0, -2.0], 0.0).round(decimals=4)
+    tensor([0.8808, 0.1192])
+    """
+    return torch.sigmoid(vectors @ torch.tensor(list(weights)) + bias)
+
+
+def roc_auc(scores: Sequence[float], labels: Sequence[int]) -> float:
+    """Area under the ROC curve: the chance that a random positive outscores a random negative (ties count half).
+
+    >>> roc_auc([0.9, 0.8, 0.3, 0.1], [1, 0, 1, 0])
+    0.75
+    """
+    positives = [s for s, y in zip(scores, labels) if y]
+    negatives = [s for s, y in zip(scores, labels) if not y]
+    if not positives or not negatives:
+        raise ValueError("ROC AUC needs positive and negative examples")
+    ranked = sorted(negatives)
+    import bisect
+
+    wins = sum(bisect.bisect_left(ranked, p) + 0.5 * (bisect.bisect_right(ranked, p) - bisect.bisect_left(ranked, p))
+               for p in positives)
+    return wins / (len(positives) * len(negatives))

@@ -1,0 +1,221 @@
+"""Choose the extraction decision layer of a model on the Skill-XL ``select`` half; report it on ``report``.
+
+    python scripts/tune_selection.py               # the shipped default; writes results/extraction/selection.json
+    python scripts/tune_selection.py --write       # ... and stores the chosen rule in the model's config.json
+
+Each sentence is ranked once (20 candidates, with the gate's relevance); every rule is then applied with the
+pipeline's own ``SkillExtractor.decide``, so the numbers are what ``extract`` reports at top-5. Layers are added one
+at a time, each chosen on ``select`` for sentence-level F1 (DESIGN.md §4):
+
+1. global threshold alone (today's rule, best threshold);
+2. + the relevance gate (cut-off and threshold);
+3. + a margin below the sentence's best score (margin, threshold, gate);
+4. + calibrated selection: a logistic regression on the ``select`` pairs (``selection.pair_features``: score, rank,
+   distance to the best and the next score, relevance), with its cut-off (and the gate) chosen on ``select``;
+5. + grouping of skills that name the same thing (shared labels always; ESCO broader/narrower pairs and the
+   label-vector similarity chosen).
+
+The sentences are encoded as ``contextmatch extract`` encodes them by default (``--quantize auto``).
+
+Also: the mean-pooled cosine approach of the PyPI extractors (all-MiniLM-L6-v2, best threshold on ``select``), and
+precision-recall curves over the threshold on ``report`` for rule 1 and the chosen rule (``extraction_pr.svg``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from contextmatch.extraction_eval import (  # noqa: E402
+    RESULTS_DIR, extraction_metrics, load_extraction_benchmark, rounded,
+)
+from contextmatch.extractor import SkillExtractor  # noqa: E402
+from contextmatch.models import MINILM, default_model  # noqa: E402
+from contextmatch.selection import NO_MARGIN, Redundancy, SelectionRule, pair_features  # noqa: E402
+
+TOP_K = 5
+CANDIDATES = 20
+THRESHOLDS = [round(0.40 + 0.01 * i, 2) for i in range(46)]
+MARGINS = [0.02, 0.04, 0.06, 0.08, 0.10, 0.12, 0.15, 0.20, NO_MARGIN]
+GATES = [round(0.05 * i, 2) for i in range(1, 19)]
+SIMILARITIES = [None, 0.95, 0.9, 0.85, 0.8, 0.75, 0.7]
+CUTOFFS = [round(0.05 + 0.025 * i, 3) for i in range(25)]
+CALIBRATION_C = 1.0  # L2 inverse strength of the calibration (features are on comparable scales)
+
+
+class Ranked:
+    """One ranking of every benchmark sentence (candidates and relevance), scored under any rule."""
+
+    def __init__(self, extractor: SkillExtractor, benchmark):
+        self.extractor, self.benchmark = extractor, benchmark
+        extractor.gate, extractor.grouping, extractor.margin = False, False, NO_MARGIN
+        results = extractor.extract_sentences([[s.text for s in ad] for ad in benchmark.ads()], CANDIDATES, -2.0,
+                                              progress=True)
+        self.rows = [(sentence.skills, sentence.relevance) for r in results for sentence in r.sentences]
+
+    def metrics(self, rule: SelectionRule, grouping: bool = False) -> dict:
+        self.extractor.grouping = grouping
+        if grouping:
+            self.extractor.redundancy.similarity = rule.similarity
+            self.extractor.redundancy.relations = rule.relations
+        depth = self.extractor.candidates(TOP_K)  # what the pipeline ranks at top-5 with this grouping setting
+        reported = [[m.label for m in self.extractor.decide(matches[:depth], relevance, rule, TOP_K)]
+                    for matches, relevance in self.rows]
+        return extraction_metrics(self.benchmark, reported)
+
+
+def f1(metrics: dict) -> float:
+    return metrics["sentence"]["f1"]
+
+
+def choose(select: Ranked, rules, grouping=False) -> tuple[SelectionRule, dict]:
+    best = max(((rule, select.metrics(rule, grouping)) for rule in rules), key=lambda pair: f1(pair[1]))
+    return best
+
+
+def describe(rule: SelectionRule) -> dict:
+    out = {"threshold": rule.threshold if rule.calibration is None else None,
+           "margin": None if rule.margin >= NO_MARGIN else rule.margin, "gate": rule.gate}
+    if rule.calibration is not None:
+        out["cutoff"] = rule.cutoff
+    out["similarity"] = rule.similarity
+    return out
+
+
+def fit_calibration(ranked: Ranked) -> tuple[float, ...]:
+    """Logistic regression of "this ranked skill is a gold label of its sentence" on the pair features of the
+    first ten candidates of every ``select`` sentence (every pair of a no-skill sentence is negative)."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    features, labels = [], []
+    for (matches, relevance), gold in zip(ranked.rows, ranked.benchmark.sentences):
+        golden = set().union(*gold.clusters) if gold.clusters else set()
+        top = matches[:10]
+        features += pair_features([m.score for m in top], relevance)
+        labels += [int(m.label in golden) for m in top]
+    model = LogisticRegression(C=CALIBRATION_C, max_iter=5000).fit(np.array(features), labels)
+    return tuple(round(float(w), 6) for w in model.coef_[0]) + (round(float(model.intercept_[0]), 6),)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", help="model folder (default: the shipped default model)")
+    parser.add_argument("--write", action="store_true", help="store the chosen rule in the model's config.json")
+    args = parser.parse_args(argv)
+    folder = Path(args.model or default_model())
+    extractor = SkillExtractor(str(folder), quantize="auto")
+    extractor._redundancy = Redundancy(extractor.esco, extractor.unit_skills, None)
+    halves = {h: Ranked(extractor, load_extraction_benchmark("skill-xl", h)) for h in ("select", "report")}
+    select = halves["select"]
+    layers = []
+
+    rule, _ = choose(select, [SelectionRule(t) for t in THRESHOLDS])
+    layers.append(("global threshold", rule, False))
+    print("1.", describe(rule))
+    rule, _ = choose(select, [SelectionRule(t, gate=g) for t in THRESHOLDS for g in GATES])
+    layers.append(("+ relevance gate", rule, False))
+    print("2.", describe(rule))
+    rule, _ = choose(select, [SelectionRule(t, m, g) for t in THRESHOLDS for m in MARGINS
+                              for g in sorted({rule.gate, *GATES[::2]})])
+    layers.append(("+ margin to the sentence's best", rule, False))
+    print("3.", describe(rule))
+    calibration = fit_calibration(select)
+    rule, _ = choose(select, [SelectionRule(-1.0, NO_MARGIN, g, calibration=calibration, cutoff=c)
+                              for c in CUTOFFS for g in [None, *GATES[::2]]])
+    layers.append(("+ calibrated selection", rule, False))
+    print("4.", describe(rule), calibration)
+    base = rule
+    rule, _ = choose(select, [SelectionRule(-1.0, NO_MARGIN, base.gate, s, calibration, c, relations)
+                              for c in sorted({base.cutoff, *CUTOFFS[::2]}) for s in SIMILARITIES
+                              for relations in (True, False)], grouping=True)
+    layers.append(("+ grouping", rule, True))
+    print("5.", describe(rule), "ESCO relations:", rule.relations)
+
+    rows = []
+    for name, rule, grouping in layers:
+        row = {"system": name, "rule": describe(rule), "grouping": grouping}
+        if grouping:
+            row["rule"]["relations"] = rule.relations
+        for half, ranked in halves.items():
+            row[half] = rounded(ranked.metrics(rule, grouping))
+        rows.append(row)
+        print(f"{name:<34} select F1 {row['select']['sentence']['f1']:.3f}  report F1 "
+              f"{row['report']['sentence']['f1']:.3f}  P {row['report']['sentence']['precision']:.3f}  "
+              f"R {row['report']['sentence']['recall']:.3f}  no-skill {row['report']['sentence']['no_skill_share']:.3f}")
+
+    chosen, chosen_grouping = layers[-1][1], layers[-1][2]
+    curves = {}
+    for name, base, grouping, grid in (("global threshold", layers[0][1], False, THRESHOLDS),
+                                       ("chosen rule (calibrated cut-off)", chosen, chosen_grouping, CUTOFFS)):
+        points = []
+        for t in grid:
+            rule = (SelectionRule(t) if base.calibration is None else
+                    SelectionRule(-1.0, NO_MARGIN, base.gate, base.similarity, base.calibration, t, base.relations))
+            m = halves["report"].metrics(rule, grouping)["sentence"]
+            points.append({"threshold": t, "precision": round(m["precision"], 4), "recall": round(m["recall"], 4),
+                           "f1": round(m["f1"], 4)})
+        curves[name] = {"chosen_threshold": base.threshold if base.calibration is None else base.cutoff,
+                        "points": points}
+
+    cosine = cosine_baseline()
+    result = {
+        "model": folder.name,
+        "top_k": TOP_K,
+        "chosen_on": "skill-xl select (sentence-level F1)",
+        "layers": rows,
+        "cosine_baseline": cosine,
+        "report_curves": curves,
+        "command": "python scripts/tune_selection.py" + (f" --model {args.model}" if args.model else ""),
+    }
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    (RESULTS_DIR / "selection.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    from contextmatch.plots import pr_curve_svg
+
+    (RESULTS_DIR / "extraction_pr.svg").write_text(pr_curve_svg(curves), encoding="utf-8")
+    print(f"wrote {RESULTS_DIR / 'selection.json'} and extraction_pr.svg")
+    if args.write:
+        path = folder / "config.json"
+        config = json.loads(path.read_text(encoding="utf-8"))
+        config.update(score_margin=chosen.margin, gate_threshold=chosen.gate, group_similarity=chosen.similarity,
+                      selection_weights=list(chosen.calibration), selection_cutoff=chosen.cutoff,
+                      group_relations=chosen.relations,
+                      score_threshold=layers[1][1].threshold)  # the threshold rule with the gate, for --threshold
+        path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        print(f"wrote the rule into {path}")
+    return 0
+
+
+def cosine_baseline() -> dict:
+    """The PyPI extractors' approach: top-5 skills by mean-pooled cosine above one threshold, chosen on select."""
+    from contextmatch.evaluation import cosine_scores
+
+    extractor = SkillExtractor(MINILM, gate=False, grouping=False)
+    out = {"system": f"mean-pooled cosine, {MINILM}", "rule": {}}
+    per_half = {}
+    for half in ("select", "report"):
+        benchmark = load_extraction_benchmark("skill-xl", half)
+        top = cosine_scores(extractor, [s.text for s in benchmark.sentences]).topk(TOP_K, dim=1)
+        per_half[half] = (benchmark, top)
+
+    def metrics(half, t):
+        benchmark, top = per_half[half]
+        reported = [[extractor.skills[i].label for v, i in zip(values, indices) if v >= t]
+                    for values, indices in zip(top.values.tolist(), top.indices.tolist())]
+        return extraction_metrics(benchmark, reported)
+
+    threshold = max(THRESHOLDS, key=lambda t: f1(metrics("select", t)))
+    out["rule"] = {"threshold": threshold}
+    for half in per_half:
+        out[half] = rounded(metrics(half, threshold))
+    print(f"cosine baseline t={threshold}: report F1 {out['report']['sentence']['f1']:.3f}")
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())
