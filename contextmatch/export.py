@@ -127,6 +127,8 @@ def export_model(out: str | Path, model_name: str | None = None, repo: str | Non
     config.auto_map = dict(AUTO_MAP)
     config.architectures = ["ContextMatchModel"]
     config.encoder_folder = ENCODER_FOLDER
+    if local_paths(getattr(config, "base_model", None)):  # a wrapped local encoder folder: keep only its name
+        config.base_model = Path(config.base_model).name
     out.mkdir(parents=True, exist_ok=True)
     config.save_pretrained(out)
     model.encoder.save_pretrained(out / ENCODER_FOLDER)

@@ -116,3 +116,17 @@ def test_a_title_model_is_refused_as_a_skill_model():
 
     with pytest.raises(ModelNotFound, match="job-title model.*contextmatch normalize"):
         load_model("title-default")
+
+
+def test_exporting_a_local_encoder_folder_names_no_local_path(tmp_path):
+    import shutil
+
+    from contextmatch.export import export_model, local_paths
+    from contextmatch.models import minilm_path
+
+    shutil.copytree(minilm_path(), tmp_path / "my-encoder")
+    out = export_model(tmp_path / "out", str(tmp_path / "my-encoder"), results="-")
+    assert json.loads((out / "config.json").read_text())["base_model"] == "my-encoder"
+    for path in out.rglob("*.json"):
+        assert local_paths(json.loads(path.read_text())) == [], path
+    assert str(tmp_path) not in (out / "README.md").read_text()
