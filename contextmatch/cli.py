@@ -100,9 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser(
         "export", help="write a hub-style model folder",
-        description="Write a complete model folder (config.json with auto_map, model.safetensors, tokenizer, the "
-                    "remote-code files and a model card) that AutoModel.from_pretrained(DIR, "
-                    "trust_remote_code=True) loads.",
+        description="Write a complete model folder (config.json with auto_map, tokenizer, the remote-code files, a "
+                    "model card, the encoder weights in encoder/ and the sentence-transformers module files) that "
+                    "AutoModel.from_pretrained(DIR, trust_remote_code=True) loads, and SentenceTransformer(DIR) and "
+                    "WorkRB's ConTeXTMatchModel(DIR) load without remote code.",
     )
     export.add_argument("--out", required=True, metavar="DIR", help="new or empty folder to write")
     export.add_argument("--model", help="model to export (default: the shipped default model)")
