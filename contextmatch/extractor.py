@@ -14,7 +14,7 @@ from .esco import DEFAULT_ESCO_VERSION, load_esco
 from .models import load_model
 from .quantize import encoder_name, resolve_quantize, sentence_encoder
 from .runtime import configure_threads
-from .selection import Redundancy, SelectionRule, group_ranked
+from .selection import Redundancy, SelectionRule
 from .text import clean_text, split_sentences
 from .labels import DEFAULT_AGGREGATION, DEFAULT_SKILL_LABELS, SKILL_LABEL_MODES, label_table, parse_aggregation
 from .topk import bound_dtype, candidate_skill_scores, label_topk, unit_rows
@@ -271,7 +271,7 @@ class SkillExtractor:
             return kept[:top_k]
         index = [self._skill_index[m.uri] for m in kept]
         heads = []
-        for group in group_ranked(range(len(kept)), lambda a, b: self.redundancy.same(index[a], index[b]))[:top_k]:
+        for group in self.redundancy.group(index)[:top_k]:
             head = kept[group[0]]
             head.alternatives = [Alternative(kept[i].uri, kept[i].label, kept[i].score) for i in group[1:]]
             heads.append(head)
@@ -426,8 +426,7 @@ class SkillExtractor:
                 entry.alternatives.extend(match.alternatives)
         ranked = sorted(summary.values(), key=lambda s: -s.score)
         index = [self._skill_index[s.uri] for s in ranked]
-        groups = (group_ranked(range(len(ranked)), lambda a, b: self.redundancy.same(index[a], index[b]))
-                  if self.grouping else [[i] for i in range(len(ranked))])
+        groups = self.redundancy.group(index) if self.grouping else [[i] for i in range(len(ranked))]
         out, group_of = [], {}
         for number, group in enumerate(groups):
             head = ranked[group[0]]

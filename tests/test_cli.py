@@ -20,17 +20,31 @@ def test_extract_example_ad_as_table():
 
 
 def test_extract_json_has_uris_scores_and_evidence():
-    done = run_cli("extract", EXAMPLE, "--format", "json", "--top-k", "2", "--threshold", "0")
+    done = run_cli("extract", EXAMPLE, "--format", "json", "--top-k", "2", "--threshold", "0", "--no-gate",
+                   "--no-grouping")
     assert done.returncode == 0, done.stderr.decode()[-2000:]
     [ad] = json.loads(done.stdout)
     assert ad["id"] == "1" and len(ad["sentences"]) == 19
     for sentence in ad["sentences"]:
-        assert len(sentence["skills"]) == 2
+        assert len(sentence["skills"]) == 2 and 0 <= sentence["relevance"] <= 1
         for skill in sentence["skills"]:
             assert skill["uri"].startswith("http://data.europa.eu/esco/skill/")
             for ev in skill["evidence"]:
                 assert sentence["text"][ev["start"] : ev["end"]] == ev["text"]
     assert {s["uri"] for s in ad["skills"]} == {m["uri"] for s in ad["sentences"] for m in s["skills"]}
+
+
+def test_default_json_reports_groups_and_skips_gated_sentences():
+    done = run_cli("extract", EXAMPLE, "--format", "json")
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    [ad] = json.loads(done.stdout)
+    heading = next(s for s in ad["sentences"] if s["text"] == "Your profile")
+    assert heading["skills"] == [] and heading["relevance"] < 0.5  # a heading states no skill
+    for sentence in ad["sentences"]:
+        for skill in sentence["skills"]:
+            group = ad["skills"][skill["group"]]
+            assert sentence["index"] in group["sentences"] and group["score"] >= skill["score"]
+    assert any(s["alternatives"] for s in ad["skills"])  # near-duplicates are folded into groups
 
 
 def test_jsonl_in_jsonl_and_csv_out(tmp_path):

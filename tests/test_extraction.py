@@ -168,9 +168,11 @@ def test_shipped_rule_is_the_one_chosen_on_select():
     chosen = json.loads((ROOT / "results" / "extraction" / "selection.json").read_text())
     config = json.loads((SHIPPED_MODEL_DIR / "config.json").read_text())
     last = chosen["layers"][-1]["rule"]
-    assert config["score_threshold"] == last["threshold"] and config["gate_threshold"] == last["gate"]
-    assert config["group_similarity"] == last["similarity"]
+    assert config["gate_threshold"] == last["gate"] and config["selection_cutoff"] == last["cutoff"]
+    assert config["group_similarity"] == last["similarity"] and config["group_relations"] == last["relations"]
     assert (config["score_margin"] if config["score_margin"] < 2 else None) == last["margin"]
+    assert config["score_threshold"] == chosen["layers"][1]["rule"]["threshold"]  # --threshold's rule with the gate
+    assert len(config["selection_weights"]) == 7
     assert extraction_eval.GLOBAL_THRESHOLD == chosen["layers"][0]["rule"]["threshold"]
     assert extraction_eval.COSINE_THRESHOLD == chosen["cosine_baseline"]["rule"]["threshold"]
 
@@ -189,3 +191,20 @@ def test_evaluate_extraction_cli_on_a_csv(tmp_path):
     [result] = json.loads(done.stdout)
     assert result["sentence"]["found"] == 1 and result["n_sentences"] == 2 and "ad" in result
     assert list((tmp_path / "out").glob("ads__file__*.json"))
+
+
+def test_fast_grouping_equals_the_pairwise_rule(extractor):
+    import random
+
+    from contextmatch.selection import Redundancy, group_ranked
+
+    rng = random.Random(0)
+    for similarity, relations in ((0.8, True), (0.85, False), (None, True)):
+        redundancy = Redundancy(extractor.esco, extractor.unit_skills, similarity, relations)
+        neighbours = redundancy.neighbours()
+        seeds = rng.sample(sorted(neighbours), 60) + rng.sample(range(len(extractor.skills)), 200)
+        skills = list(dict.fromkeys(seeds + [n for s in seeds[:60] for n in sorted(neighbours[s])]))
+        rng.shuffle(skills)
+        expected = group_ranked(range(len(skills)), lambda a, b: redundancy.same(skills[a], skills[b]))
+        assert redundancy.group(skills) == expected
+        assert any(len(g) > 1 for g in expected)
