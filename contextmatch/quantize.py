@@ -30,8 +30,8 @@ INT8_ENGINES = ("x86", "fbgemm", "qnnpack", "onednn")  # torch's quantized CPU e
 
 
 def resolve_quantize(mode: str | None, backend: str = "torch", device: str = "cpu") -> str | None:
-    """The precision ``mode`` stands for (``None`` is float32): ``fp32`` becomes ``None``; ``auto`` becomes ``int8`` where int8 runs (CPU, and for torch a quantized
-    engine), else ``None`` (float32); other modes are returned as they are.
+    """The precision ``mode`` stands for (``None`` is float32): ``fp32`` becomes ``None``; ``auto`` becomes
+    ``int8`` where int8 runs (CPU, and for torch a quantized engine), else ``None``; other modes stay as they are.
 
     >>> resolve_quantize("auto", "torch", "cuda"), resolve_quantize("bf16", "torch", "cpu"), resolve_quantize("fp32")
     (None, 'bf16', None)
