@@ -23,6 +23,7 @@ DEFAULT_TOP_K = 5
 SCORING_MODES = ("bound", "full")
 EVIDENCE_MIN_WEIGHT = 0.1  # words carrying less attention than this are not listed as evidence
 EVIDENCE_MAX_WORDS = 5
+DECISION_CHUNK = 4096  # sentences ranked before their candidates are decided and the rest dropped
 
 
 @dataclass
@@ -294,14 +295,19 @@ class SkillExtractor:
         rule = self.rule(threshold)
         flat = [text[a:b] for text, ad_spans in zip(texts, spans) for a, b in ad_spans]
         relevance: list[float | None] = [None] * len(flat)
-        matches = self._match_sentences(flat, self.candidates(top_k), progress, relevance)
+        decided: list[list[SkillMatch]] = []
+        for start in range(0, len(flat), DECISION_CHUNK):  # candidates are decided a chunk at a time: flat memory
+            part = relevance[start : start + DECISION_CHUNK]
+            matches = self._match_sentences(flat[start : start + DECISION_CHUNK], self.candidates(top_k), progress,
+                                            part)
+            relevance[start : start + DECISION_CHUNK] = part
+            decided += [self.decide(m, r, rule, top_k) for m, r in zip(matches, part)]
         results, position = [], 0
         for text, ad_spans in zip(texts, spans):
             sentences = []
             for index, (a, b) in enumerate(ad_spans):
                 score = relevance[position + index]
-                chosen = self.decide(matches[position + index], score, rule, top_k)
-                sentences.append(SentenceResult(index, a, b, text[a:b], chosen, score))
+                sentences.append(SentenceResult(index, a, b, text[a:b], decided[position + index], score))
             position += len(ad_spans)
             results.append(Extraction(text, sentences, self._summarise(sentences)))
         return results
