@@ -56,7 +56,8 @@ def test_jsonl_in_jsonl_and_csv_out(tmp_path):
     lines = [json.loads(line) for line in done.stdout.decode().splitlines()]
     assert [line["id"] for line in lines] == ["a0", "a1", "a2"]  # every record once, in order, empty ones too
     assert lines[1]["sentences"] == []
-    done = run_cli("extract", ads, "--text-column", "body", "--format", "csv", "--threshold", "0", "--top-k", "1")
+    done = run_cli("extract", ads, "--text-column", "body", "--format", "csv", "--threshold", "0", "--top-k", "1",
+                   "--no-gate")
     rows = list(csv.DictReader(io.StringIO(done.stdout.decode())))
     assert [r["id"] for r in rows] == ["1", "3"] and rows[0]["skill_uri"].startswith("http")
 
