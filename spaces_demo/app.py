@@ -349,7 +349,7 @@ def skills_table(result, page_url) -> pd.DataFrame:
         if len(skill.alternatives) > 4:
             also += f", +{len(skill.alternatives) - 4} more"
         rows.append([_md_link(skill.label, page_url(skill.uri)), skill.skill_type or "-", round(skill.score, 3),
-                     also or "-", sentences])
+                     also or "–", sentences])
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
 
@@ -628,7 +628,7 @@ def build_demo() -> gr.Blocks:
                     highlighted = gr.HighlightedText(label="Ad with skill evidence", elem_id="highlighted-ad",
                                                      show_legend=False, show_inline_category=True,
                                                      combine_adjacent=False)
-            table = gr.Dataframe(headers=TABLE_COLUMNS, datatype=["markdown", "str", "number", "str"],
+            table = gr.Dataframe(headers=TABLE_COLUMNS, datatype=["markdown", "str", "number", "markdown", "str"],
                                  label="Skills of the ad (best first; labels link to ESCO)", interactive=False,
                                  wrap=True, elem_id="skills-table", column_widths=["26%", "15%", "8%", "51%"])
             with gr.Accordion("Per-sentence view: attention of a skill over the sentence's words", open=True):

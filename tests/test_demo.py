@@ -178,7 +178,7 @@ def test_skills_table_links_labels_to_esco(app, extraction):
     assert table.iloc[0]["type"] in ("skill/competence", "knowledge")
     assert list(table["score"]) == sorted(table["score"], reverse=True)
     assert all(score >= -1 for score in table["score"])  # the calibrated selection has no score floor
-    assert all(cell == "-" or cell.startswith("[") for cell in table["also reported as"])
+    assert all(cell == "–" or cell.startswith("[") for cell in table["also reported as"])
     assert table.iloc[0]["supporting sentences"].startswith(f"#{first.sentences[0] + 1} ")
     assert raw == state and raw["skills"][0]["uri"] == first.uri
     assert sentence_menu["value"] is not None and skill_menu["value"] is not None
