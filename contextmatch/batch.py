@@ -150,7 +150,7 @@ def summarise_sentences(sentences: pa.Table, skill_types: Mapping[str, str]) -> 
     and the sentences that name it, best first (the summary :class:`SkillExtractor` gives an ad).
 
     >>> rows = {"row": [1, 1], "id": ["a", "a"], "sentence_index": [0, 1], "start": [0, 9], "end": [8, 20],
-    ...         "sentence": ["Use SQL.", "Know SQL, Go."], "skills": [
+    ...         "sentence": ["Use SQL.", "Know SQL, Go."], "relevance": [0.9, 0.8], "skills": [
     ...     [{"uri": "u:sql", "label": "SQL", "score": 0.5, "evidence": []}],
     ...     [{"uri": "u:go", "label": "Go", "score": 0.75, "evidence": []},
     ...      {"uri": "u:sql", "label": "SQL", "score": 0.625, "evidence": []}]]}

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import run_cli
 from contextmatch.extractor import SkillExtractor
 from contextmatch.runtime import available_cores, configure_threads
 from contextmatch.topk import contextmatch_topk, cosine_bounds, unit_rows
@@ -170,8 +171,6 @@ def test_auto_encoder_is_int8_on_cpu_and_float32_without_a_quantized_engine(mode
 
 @pytest.mark.slow
 def test_extract_verbose_names_the_encoder(tmp_path):
-    from conftest import run_cli
-
     ad = tmp_path / "ad.txt"
     ad.write_text("Experience with PostgreSQL.\n", encoding="utf-8")
     done = run_cli("extract", ad, "--verbose", "--format", "json", "--threads", "1")
