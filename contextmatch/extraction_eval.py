@@ -215,13 +215,10 @@ def evaluate_extraction(kind: str, model: str | None, benchmark: ExtractionBench
         reported = reported_labels(benchmark, extractor, top_k)
         settings = {"threshold": extractor.threshold}
     elif kind == "cosine":
-        from .evaluation import cosine_scores
         from .models import MINILM
 
         extractor = SkillExtractor(MINILM, gate=False, grouping=False)
-        top = cosine_scores(extractor, [s.text for s in benchmark.sentences]).topk(top_k, dim=1)
-        reported = [[extractor.skills[i].label for v, i in zip(values, indices) if v >= COSINE_THRESHOLD]
-                    for values, indices in zip(top.values.tolist(), top.indices.tolist())]
+        reported = labels_above(extractor, cosine_top(extractor, benchmark, top_k), COSINE_THRESHOLD)
         name, settings = f"mean-pooled cosine, {MINILM}", {"threshold": COSINE_THRESHOLD}
     else:
         raise ValueError(f"unknown extraction system {kind!r}: choose one of {', '.join(EXTRACTION_SYSTEMS)}")
@@ -231,6 +228,19 @@ def evaluate_extraction(kind: str, model: str | None, benchmark: ExtractionBench
     if results_dir is not None:
         write_result(result, results_dir)
     return result
+
+
+def cosine_top(extractor, benchmark: ExtractionBenchmark, top_k: int):
+    """The ``top_k`` skills of each benchmark sentence by mean-pooled cosine (values and indices)."""
+    from .evaluation import cosine_scores
+
+    return cosine_scores(extractor, [s.text for s in benchmark.sentences]).topk(top_k, dim=1)
+
+
+def labels_above(extractor, top, threshold: float) -> list[list[str]]:
+    """The labels of each row of ``top`` (a ``topk`` result) that score at least ``threshold``."""
+    return [[extractor.skills[i].label for v, i in zip(values, indices) if v >= threshold]
+            for values, indices in zip(top.values.tolist(), top.indices.tolist())]
 
 
 def format_extraction_table(results: list[dict]) -> str:

@@ -35,6 +35,15 @@ class ModelNotFound(ValueError):
     """A model name or folder that cannot be resolved offline."""
 
 
+def update_config(folder: str | Path, **values) -> Path:
+    """Set ``values`` in a model folder's ``config.json`` (the other fields kept), as transformers writes it."""
+    path = Path(folder) / "config.json"
+    config = json.loads(path.read_text(encoding="utf-8"))
+    config.update(values)
+    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return path
+
+
 def default_model() -> str:
     """The model used when none is named: the shipped trained model, else zero-shot all-MiniLM-L6-v2."""
     return str(SHIPPED_MODEL_DIR) if (SHIPPED_MODEL_DIR / "config.json").exists() else MINILM

@@ -31,7 +31,7 @@ from contextmatch.benchmarks import BENCHMARK_DIR, NAMED  # noqa: E402
 from contextmatch.extraction_eval import RESULTS_DIR, skill_xl_halves  # noqa: E402
 from contextmatch.extractor import SkillExtractor  # noqa: E402
 from contextmatch.gate import fit_gate, gate_probabilities, gate_vectors, roc_auc, skillspan_sentences  # noqa: E402
-from contextmatch.models import default_model  # noqa: E402
+from contextmatch.models import default_model, update_config  # noqa: E402
 
 TRAIN = ROOT / "contextmatch" / "data" / "training" / "skillspan_train.json.gz"
 DEV = BENCHMARK_DIR / "skillspan_dev.json.gz"
@@ -123,10 +123,8 @@ def main(argv=None) -> int:
     (RESULTS_DIR / "gate.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(f"chosen C={best['C']}: ROC AUC " + ", ".join(f"{k} {v:.4f}" for k, v in best["auc"].items()))
     if args.write:
-        path = folder / "config.json"
-        config = json.loads(path.read_text(encoding="utf-8"))
-        config.update(gate_weights=[round(w, 6) for w in best["weights"]], gate_bias=round(best["bias"], 6))
-        path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        path = update_config(folder, gate_weights=[round(w, 6) for w in best["weights"]],
+                             gate_bias=round(best["bias"], 6))
         print(f"wrote the gate into {path}")
     return 0
 

@@ -32,10 +32,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from contextmatch.extraction_eval import (  # noqa: E402
-    RESULTS_DIR, extraction_metrics, load_extraction_benchmark, rounded,
+    RESULTS_DIR, cosine_top, extraction_metrics, labels_above, load_extraction_benchmark, rounded,
 )
 from contextmatch.extractor import SkillExtractor  # noqa: E402
-from contextmatch.models import MINILM, default_model  # noqa: E402
+from contextmatch.models import MINILM, default_model, update_config  # noqa: E402
 from contextmatch.selection import NO_MARGIN, Redundancy, SelectionRule, pair_features  # noqa: E402
 
 TOP_K = 5
@@ -180,34 +180,26 @@ def main(argv=None) -> int:
     (RESULTS_DIR / "extraction_pr.svg").write_text(pr_curve_svg(curves), encoding="utf-8")
     print(f"wrote {RESULTS_DIR / 'selection.json'} and extraction_pr.svg")
     if args.write:
-        path = folder / "config.json"
-        config = json.loads(path.read_text(encoding="utf-8"))
-        config.update(score_margin=chosen.margin, gate_threshold=chosen.gate, group_similarity=chosen.similarity,
-                      selection_weights=list(chosen.calibration), selection_cutoff=chosen.cutoff,
-                      group_relations=chosen.relations,
-                      score_threshold=layers[1][1].threshold)  # the threshold rule with the gate, for --threshold
-        path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        path = update_config(folder, score_margin=chosen.margin, gate_threshold=chosen.gate,
+                             group_similarity=chosen.similarity, selection_weights=list(chosen.calibration),
+                             selection_cutoff=chosen.cutoff, group_relations=chosen.relations,
+                             score_threshold=layers[1][1].threshold)  # the threshold rule with the gate: --threshold
         print(f"wrote the rule into {path}")
     return 0
 
 
 def cosine_baseline() -> dict:
     """The PyPI extractors' approach: top-5 skills by mean-pooled cosine above one threshold, chosen on select."""
-    from contextmatch.evaluation import cosine_scores
-
     extractor = SkillExtractor(MINILM, gate=False, grouping=False)
     out = {"system": f"mean-pooled cosine, {MINILM}", "rule": {}}
     per_half = {}
     for half in ("select", "report"):
         benchmark = load_extraction_benchmark("skill-xl", half)
-        top = cosine_scores(extractor, [s.text for s in benchmark.sentences]).topk(TOP_K, dim=1)
-        per_half[half] = (benchmark, top)
+        per_half[half] = (benchmark, cosine_top(extractor, benchmark, TOP_K))
 
     def metrics(half, t):
         benchmark, top = per_half[half]
-        reported = [[extractor.skills[i].label for v, i in zip(values, indices) if v >= t]
-                    for values, indices in zip(top.values.tolist(), top.indices.tolist())]
-        return extraction_metrics(benchmark, reported)
+        return extraction_metrics(benchmark, labels_above(extractor, top, t))
 
     threshold = max(THRESHOLDS, key=lambda t: f1(metrics("select", t)))
     out["rule"] = {"threshold": threshold}
