@@ -47,12 +47,15 @@ def register(commands) -> None:
     normalize.set_defaults(handler=_normalize)
 
     train = commands.add_parser(
-        "train-titles", help="train a title model on ESCO",
+        "train-titles", help="train a title model on ESCO (and your labelled titles)",
         description="Train a JobBERT-v2-style title model (mean pooling, a title head and a skill-list head) on ESCO "
-                    "v1.1.0 occupation labels paired with each other and with their occupations' skill lists. "
+                    "v1.1.0 occupation labels paired with each other and with their occupations' skill lists, and "
+                    "optionally on labelled vacancy titles (--pairs) with an occupation prior learnt from them. "
                     "Labels equal to an evaluation title are never trained on. Interrupted runs continue with "
                     "--resume.",
         epilog="examples:\n  contextmatch train-titles --recipe cpu --out runs/title-minilm\n"
+               "  contextmatch train-titles --recipe cpu --pairs contextmatch/data/benchmarks/jobbert_titles.csv.gz "
+               "--out runs/title-pairs\n"
                "  contextmatch train-titles --recipe gpu --out runs/title-mpnet   # all-mpnet-base-v2 on a GPU\n"
                "  contextmatch train-titles --recipe cpu --out runs/title-minilm --resume\n\n" + ATTRIBUTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -79,6 +82,12 @@ def register(commands) -> None:
                        help="another evaluation CSV whose titles (column --exclude-column) must not be trained on; "
                             "the shipped JobBERT titles are always excluded")
     train.add_argument("--exclude-column", help="title column of the --exclude files (default: vacancyTitle)")
+    train.add_argument("--pairs", metavar="CSV",
+                       help="labelled vacancy titles (a CSV, optionally .gz, of title and ESCO occupation URI) to "
+                            "train on besides ESCO: the train side of their split by title is trained on, the select "
+                            "side (20%%) chooses the checkpoint and the occupation prior's weight")
+    train.add_argument("--title-column", help="title column of --pairs (default: vacancyTitle)")
+    train.add_argument("--uri-column", help="ESCO occupation URI column of --pairs (default: conceptUri)")
     train.add_argument("--checkpoint-every", type=_positive, help="steps between checkpoints (default: 100)")
     train.add_argument("--device", help="torch device (default: cuda when available)")
     train.add_argument("--threads", type=_positive, help="torch CPU threads (default: torch's choice)")
@@ -199,11 +208,19 @@ def _train(args) -> int:
         batch_size=args.batch_size, lr=args.lr, head_lr=args.head_lr, skill_fraction=args.skill_fraction,
         augment=args.augment,
         seed=args.seed, max_steps=args.max_steps, val_every=args.val_every, val_at_start=args.val_at_start or None,
-        exclude_files=args.exclude or None, exclude_column=args.exclude_column,
+        exclude_files=args.exclude or None, exclude_column=args.exclude_column, pairs=args.pairs,
+        pairs_title_column=args.title_column, pairs_uri_column=args.uri_column,
         checkpoint_every=args.checkpoint_every, device=args.device, half=False if args.fp32 else None)
     for path in config.exclude_files:
         if not Path(path).is_file():
             raise InputError(f"--exclude file not found: {path}")
+    if config.pairs:
+        from .title_eval import read_title_benchmark
+
+        pairs = read_title_benchmark(config.pairs, config.pairs_title_column, config.pairs_uri_column, "train")
+        if not pairs.n_queries:
+            raise InputError(f"--pairs {config.pairs}: no (title, ESCO occupation URI) row to train on "
+                             f"({pairs.n_dropped:,} row(s) with a URI that is not an ESCO occupation)")
     folder = train_titles(config, resume=args.resume, log=lambda message: print(message, file=sys.stderr))
     print(f"wrote {folder}: load it with SentenceTransformer({str(folder)!r}) and encode with task='title' or "
           f"task='skills', or use it with: contextmatch normalize --model {folder} \"job title\"")

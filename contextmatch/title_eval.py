@@ -39,9 +39,11 @@ from .text import bm25_words
 PACKAGE_DIR = Path(__file__).parent
 REPO_DIR = PACKAGE_DIR.parent
 JOBBERT_TITLES = PACKAGE_DIR / "data" / "benchmarks" / "jobbert_titles.csv.gz"
+JOBBERT_SPLIT = PACKAGE_DIR / "data" / "benchmarks" / "jobbert_titles_split.csv.gz"  # row -> train / select
 RESULTS_DIR = REPO_DIR / "results" / "titles"
 K_VALUES = (1, 5, 10)
-SPLITS = ("all", "even", "odd")
+SPLITS = ("all", "even", "odd", "train", "select")
+SELECT_FRACTION, SPLIT_SEED = 0.2, "jobbert-titles-2026"
 TIES = ("mean", "optimistic", "pessimistic")
 
 
@@ -64,6 +66,49 @@ class TitleBenchmark:
         return sum(self.dropped_uris.values())
 
 
+def title_key(title: str) -> str:
+    """The form under which two titles count as the same title: lower-cased, whitespace collapsed.
+
+    >>> title_key("  Sales   EXECUTIVE ")
+    'sales executive'
+    """
+    return " ".join(title.lower().split())
+
+
+def split_by_title(titles: list[str], select_fraction: float = SELECT_FRACTION, seed: str = SPLIT_SEED) -> list[str]:
+    """``"train"`` or ``"select"`` for each title: every row of one title (see :func:`title_key`) on one side, and
+    ``select`` holding the first titles in a seeded hash order until it has ``select_fraction`` of the rows.
+
+    >>> split_by_title(["Nurse", "nurse ", "Cook", "Driver", "Welder"], 0.4)
+    ['train', 'train', 'select', 'select', 'train']
+    """
+    import hashlib
+
+    rows: dict[str, int] = {}
+    for title in titles:
+        rows[title_key(title)] = rows.get(title_key(title), 0) + 1
+    order = sorted(rows, key=lambda key: hashlib.sha256(f"{seed}\n{key}".encode()).hexdigest())
+    chosen, total = set(), 0
+    for key in order:
+        if total >= select_fraction * len(titles):
+            break
+        chosen.add(key)
+        total += rows[key]
+    return ["select" if title_key(title) in chosen else "train" for title in titles]
+
+
+def stored_split(csv_path: Path, n_rows: int) -> list[str] | None:
+    """The split stored in the repository for the JobBERT file (``None`` for any other file)."""
+    if csv_path.resolve() != JOBBERT_TITLES.resolve() or not JOBBERT_SPLIT.is_file():
+        return None
+    with _open_csv(JOBBERT_SPLIT) as handle:
+        sides = [row["split"] for row in csv.DictReader(handle)]
+    if len(sides) != n_rows:
+        raise InputError(f"{JOBBERT_SPLIT.name} has {len(sides)} rows but {csv_path.name} has {n_rows}: rebuild it "
+                         f"with python scripts/split_jobbert_titles.py")
+    return sides
+
+
 def _open_csv(path: Path) -> io.TextIOBase:
     if path.suffix == ".gz":
         return gzip.open(path, "rt", encoding="utf-8-sig", newline="")
@@ -73,8 +118,9 @@ def _open_csv(path: Path) -> io.TextIOBase:
 def read_title_benchmark(csv_path: str | Path = JOBBERT_TITLES, title_column: str = "vacancyTitle",
                          uri_column: str = "conceptUri", split: str = "all",
                          esco_version: str = DEFAULT_ESCO_VERSION) -> TitleBenchmark:
-    """Read (title, occupation URI) rows; ``split`` keeps ``all`` rows or those at ``even`` / ``odd`` positions
-    (two stratified halves: the JobBERT file is sorted by occupation). Empty titles are skipped; URIs that are not
+    """Read (title, occupation URI) rows; ``split`` keeps ``all`` rows, those at ``even`` / ``odd`` positions
+    (two stratified halves: the JobBERT file is sorted by occupation), or the ``train`` / ``select`` side of the
+    split by title (:func:`split_by_title`; for the JobBERT file the one stored in the repository). Empty titles are skipped; URIs that are not
     occupations of ``esco_version`` are counted in ``dropped_uris``."""
     path = Path(csv_path)
     if split not in SPLITS:
@@ -92,20 +138,24 @@ def read_title_benchmark(csv_path: str | Path = JOBBERT_TITLES, title_column: st
                     f"{path.name} has no column {' or '.join(map(repr, missing))} (its columns: "
                     f"{', '.join(map(repr, reader.fieldnames or [])) or 'none'}); name them with --title-column and "
                     f"--uri-column")
-            for position, row in enumerate(reader):
-                if split != "all" and position % 2 != (split == "odd"):
-                    continue
-                title, uri = (row[title_column] or "").strip(), (row[uri_column] or "").strip()
-                if not title:
-                    continue
-                n_rows += 1
-                if uri not in known:
-                    dropped[uri] = dropped.get(uri, 0) + 1
-                    continue
-                titles.append(title)
-                uris.append(uri)
+            rows = [((row[title_column] or "").strip(), (row[uri_column] or "").strip()) for row in reader]
     except (UnicodeDecodeError, csv.Error, OSError, EOFError) as err:
         raise InputError(f"cannot read {path} as a UTF-8 CSV file: {err}") from None
+    if split in ("train", "select"):
+        sides = stored_split(path, len(rows)) or split_by_title([title for title, _ in rows])
+    for position, (title, uri) in enumerate(rows):
+        if split in ("even", "odd") and position % 2 != (split == "odd"):
+            continue
+        if split in ("train", "select") and sides[position] != split:
+            continue
+        if not title:
+            continue
+        n_rows += 1
+        if uri not in known:
+            dropped[uri] = dropped.get(uri, 0) + 1
+            continue
+        titles.append(title)
+        uris.append(uri)
     name = "jobbert-titles" if path.resolve() == JOBBERT_TITLES.resolve() else re.sub(r"\.csv(\.gz)?$", "", path.name)
     return TitleBenchmark(name, titles, uris, n_rows, dropped, split)
 
@@ -206,11 +256,13 @@ class BM25Scorer:
 
 
 def scorer_for(system: str | None, esco_version: str = DEFAULT_ESCO_VERSION, device: str | None = None,
-               centroid_weight: float | None = None):
+               centroid_weight: float | None = None, prior_weight: float | None = None,
+               prior_counts: dict[str, int] | None = None):
     """``bm25``, a base encoder name (zero-shot mean-pooled cosine) or a title-model folder (``None``: the shipped
     default title model, else zero-shot MiniLM). ``centroid_weight`` (see :class:`~contextmatch.titles.TitleNormalizer`)
     defaults to 0 for a plain encoder (best label per occupation: the baseline) and to the normalizer's default for
-    a title model."""
+    a title model. ``prior_weight`` / ``prior_counts``: the occupation prior (see
+    :class:`~contextmatch.titles.TitleNormalizer`; default: the model folder's, if it has one)."""
     if system == "bm25":
         return BM25Scorer(esco_version)
     from .titles import TitleModel, TitleNormalizer
@@ -218,7 +270,10 @@ def scorer_for(system: str | None, esco_version: str = DEFAULT_ESCO_VERSION, dev
     model = TitleModel.from_pretrained(system, device=device)
     if centroid_weight is None and not model.has_heads:
         centroid_weight = 0.0
-    return TitleNormalizer(model, esco_version=esco_version, centroid_weight=centroid_weight)
+    if prior_counts is not None and prior_weight is None:
+        raise ValueError("give prior_weight with prior_counts")
+    return TitleNormalizer(model, esco_version=esco_version, centroid_weight=centroid_weight,
+                           prior_weight=prior_weight, prior_counts=prior_counts)
 
 
 def system_name(scorer) -> str:
@@ -230,6 +285,8 @@ def system_name(scorer) -> str:
         label = Path(model.name).name if Path(model.name).exists() else model.name.split("/")[-1]
         weight = getattr(scorer, "centroid_weight", 0.0)
         how = f"best label + {weight:g} x centroid" if weight else "best label"
+        if getattr(scorer, "prior_weight", 0.0):
+            how += f" + {scorer.prior_weight:g} x log-count prior"
         if not model.has_heads:
             return f"mean-pooled cosine, {label} (zero-shot), {how}"
         info = Path(model.name) / "training_info.json"
@@ -286,17 +343,19 @@ def evaluate_title_system(system: str | None, benchmark: str | Path = JOBBERT_TI
                           title_column: str = "vacancyTitle", uri_column: str = "conceptUri", split: str = "all",
                           esco_version: str = DEFAULT_ESCO_VERSION, results_dir: str | Path | None = RESULTS_DIR,
                           command: str | None = None, device: str | None = None, progress: bool = False,
-                          centroid_weight: float | None = None) -> dict:
+                          centroid_weight: float | None = None, prior_weight: float | None = None,
+                          prior_counts: dict[str, int] | None = None) -> dict:
     """Evaluate one system (see :func:`scorer_for`) on a title benchmark; with ``results_dir``, also write the
     results file ``<results_dir>/<benchmark>__<split>__<system>.json`` and name it under ``results_file``."""
-    scorer = scorer_for(system, esco_version, device, centroid_weight) if isinstance(system, str) or system is None \
-        else system
+    scorer = scorer_for(system, esco_version, device, centroid_weight, prior_weight, prior_counts) \
+        if isinstance(system, str) or system is None else system
     model = getattr(scorer, "model", None)
     name = getattr(model, "name", None)
     if name and Path(name).is_absolute() and Path(name).resolve().is_relative_to(REPO_DIR):
         name = str(Path(name).resolve().relative_to(REPO_DIR))
     result = {"system": system_name(scorer), "model": name,
-              "centroid_weight": getattr(scorer, "centroid_weight", None)}
+              "centroid_weight": getattr(scorer, "centroid_weight", None),
+              "prior_weight": getattr(scorer, "prior_weight", None)}
     result.update(evaluate_titles(scorer, benchmark, title_column, uri_column, split, esco_version,
                                   progress=progress))
     result["date"] = datetime.date.today().isoformat()
@@ -323,15 +382,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--centroid-weight", type=float,
                         help="weight of the occupation-centroid cosine (default: 0 for a plain encoder, the "
                              "normalizer's default for a title model)")
+    parser.add_argument("--prior-weight", type=float,
+                        help="weight of the occupation prior (default: the title model's own; 0 turns it off)")
+    parser.add_argument("--prior-from", metavar="CSV",
+                        help="count the occupation prior from the train split of this labelled CSV (same columns "
+                             "as --benchmark) instead of the model's own; needs --prior-weight")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     command = "python -m contextmatch.title_eval " + " ".join(sys.argv[1:] if argv is None else argv)
+    counts = None
+    if args.prior_from:
+        from .title_prior import count_uris
+
+        train = read_title_benchmark(args.prior_from, args.title_column, args.uri_column, "train")
+        counts, _ = count_uris(train.uris, set(train.uris))
     for system in args.system:
         result = evaluate_title_system(None if system == "default" else system, args.benchmark, args.title_column,
                                        args.uri_column, args.split, results_dir=args.results_dir,
-                                       command=command, progress=True, centroid_weight=args.centroid_weight)
+                                       command=command, progress=True, centroid_weight=args.centroid_weight,
+                                       prior_weight=args.prior_weight, prior_counts=counts)
         print(json.dumps({k: result[k] for k in ("system", "mrr", "acc@1", "acc@5", "acc@10", "n_queries",
                                                  "n_dropped")}))
     return 0

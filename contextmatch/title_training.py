@@ -8,8 +8,16 @@ Data, built by :func:`build_title_data`:
   format: a random subset of the occupation's essential and optional ESCO skills, shuffled and comma-separated
   (title head <-> skills head).
 
-Never trained on: any label equal (lower-cased) to a title of an evaluation file (by default the shipped JobBERT
-titles); the count is reported. A validation split of ``val_fraction`` of the alternative labels is held out of
+Labelled vacancy titles (``pairs``, any CSV of title and ESCO occupation URI, e.g. the JobBERT titles): the
+``train`` side of their split by title (:func:`contextmatch.title_eval.split_by_title`; stored for the JobBERT
+file) adds one anchor per row, paired with a label of its occupation (and, as for ESCO anchors, a share of them with
+a skill list). Rows whose URI is not an occupation of the ESCO version are reported and dropped. The ``select`` side
+is never trained on: it scores every checkpoint (``pairs_mrr``) and chooses the weight of the occupation prior
+(:mod:`contextmatch.title_prior`) written beside the model.
+
+Never trained on: any ESCO label equal (lower-cased) to a title of an evaluation file (by default the shipped
+JobBERT titles), nor a labelled title equal to one of the ``select`` side or of an ``exclude_files`` file; the
+counts are reported. A validation split of ``val_fraction`` of the alternative labels is held out of
 training for model selection: each held-out label is ranked against the occupations' remaining labels.
 
 Loss: in-batch negatives (InfoNCE, symmetric, fixed scale) on both pair kinds. A batch holds at most one anchor per
@@ -76,6 +84,9 @@ class TrainConfig:
     esco_version: str = DEFAULT_ESCO_VERSION
     exclude_files: list[str] = field(default_factory=list)  # CSVs whose titles must never be trained on
     exclude_column: str = "vacancyTitle"
+    pairs: str | None = None  # labelled (title, occupation URI) CSV whose train side is trained on
+    pairs_title_column: str = "vacancyTitle"
+    pairs_uri_column: str = "conceptUri"
     checkpoint_every: int = 100
     max_steps: int | None = None  # stop early (smoke tests)
     device: str | None = None
@@ -104,6 +115,8 @@ class TitleData:
     val_label_owners: list[int]
     n_occupations: int
     counts: dict
+    pair_queries: list[str] = field(default_factory=list)  # held-out labelled titles (the select side)
+    pair_owners: list[int] = field(default_factory=list)
 
 
 def build_title_data(esco: Esco, exclude: set[str], val_fraction: float = 0.05, seed: int = 13,
@@ -148,6 +161,27 @@ def build_title_data(esco: Esco, exclude: set[str], val_fraction: float = 0.05, 
     return TitleData([l for l, _ in train], [o for _, o in train], by_occupation, skill_lists,
                      [l for l, _ in val], [o for _, o in val], [l for l, _ in index], [o for _, o in index],
                      len(esco.occupations), counts)
+
+
+def add_pairs(data: TitleData, esco: Esco, pairs: str, title_column: str, uri_column: str,
+              exclude: set[str]) -> TitleData:
+    """Add the ``train`` side of a labelled titles file as anchors and its ``select`` side as validation queries;
+    titles in ``exclude`` (see :func:`contextmatch.title_eval.title_key`) are dropped from the anchors."""
+    from .title_eval import read_title_benchmark, title_key
+
+    train = read_title_benchmark(pairs, title_column, uri_column, "train", esco.version)
+    select = read_title_benchmark(pairs, title_column, uri_column, "select", esco.version)
+    position = {o.uri: i for i, o in enumerate(esco.occupations)}
+    held = {title_key(t) for t in select.titles} | exclude
+    kept = [(title, position[uri]) for title, uri in zip(train.titles, train.uris) if title_key(title) not in held]
+    data.labels += [title for title, _ in kept]
+    data.owners += [owner for _, owner in kept]
+    data.pair_queries = list(select.titles)
+    data.pair_owners = [position[uri] for uri in select.uris]
+    data.counts.update({"pair_anchors": len(kept), "pair_rows": train.n_rows,
+                        "pair_rows_dropped_uri": train.n_dropped, "pair_rows_excluded": train.n_queries - len(kept),
+                        "pair_validation_titles": len(select.titles), "pairs_file": Path(pairs).name})
+    return data
 
 
 def plan_epoch(data: TitleData, batch_size: int, seed: int, epoch: int) -> list[list[int]]:
@@ -275,7 +309,7 @@ def make_batch(data: TitleData, batch: list[int], seed: int, epoch: int, step: i
     owners = [data.owners[i] for i in batch]
     positives = []
     for j, (anchor, owner) in enumerate(zip(anchors, owners)):
-        others = [label for label in data.by_occupation[owner] if label.lower() != anchor.lower()]
+        others = [label for label in data.by_occupation.get(owner, []) if label.lower() != anchor.lower()]
         positive = rng.choice(others) if others else anchor
         if config.augment and rng.random() < config.augment:
             if rng.random() < config.self_positive:
@@ -368,12 +402,20 @@ def validate(model, data: TitleData, seed: int = 0) -> dict:
     owners = torch.tensor(data.val_label_owners)
     scores = torch.cat([max_per_group(queries[i:i + 512] @ index.T, owners, data.n_occupations)[0]
                         for i in range(0, len(queries), 512)])
-    model.st.train(was_training)
     gold = torch.tensor(data.val_owners)
     clean = rank_metrics(scores[: len(gold)], gold)
     noisy_metrics = rank_metrics(scores[len(gold):], gold)
-    return {**clean, **{f"noisy_{k}": v for k, v in noisy_metrics.items()},
-            "score": round((clean["mrr"] + noisy_metrics["mrr"]) / 2, 4)}
+    result = {**clean, **{f"noisy_{k}": v for k, v in noisy_metrics.items()},
+              "score": round((clean["mrr"] + noisy_metrics["mrr"]) / 2, 4)}
+    if data.pair_queries:  # held-out labelled titles: the score becomes the mean of both kinds of validation
+        pairs = model.encode_titles(data.pair_queries, batch_size=256)
+        pair_scores = torch.cat([max_per_group(pairs[i:i + 512] @ index.T, owners, data.n_occupations)[0]
+                                 for i in range(0, len(pairs), 512)])
+        pair_metrics = rank_metrics(pair_scores, torch.tensor(data.pair_owners))
+        result.update({f"pairs_{k}": v for k, v in pair_metrics.items()})
+        result["score"] = round((result["score"] + pair_metrics["mrr"]) / 2, 4)
+    model.st.train(was_training)
+    return result
 
 
 # -- the loop ----------------------------------------------------------------------------------------------------
@@ -414,11 +456,23 @@ def train_titles(config: TrainConfig, resume: bool = False, progress: bool = Tru
     exclude = set()
     for path in [str(JOBBERT_TITLES), *config.exclude_files]:
         exclude |= benchmark_titles(path, config.exclude_column)
-    data = build_title_data(load_esco(config.esco_version), exclude, config.val_fraction, config.seed,
-                            config.val_labels_per_occupation)
+    esco = load_esco(config.esco_version)
+    data = build_title_data(esco, exclude, config.val_fraction, config.seed, config.val_labels_per_occupation)
     log(f"data: {data.counts['train_anchors']:,} training labels of {data.counts['occupations']:,} occupations; "
         f"{data.counts['excluded_benchmark_titles']:,} labels removed because they equal an evaluation title; "
         f"{data.counts['validation_queries']:,} held-out validation labels")
+    if config.pairs:
+        from .title_eval import title_key
+
+        others = set()
+        for path in config.exclude_files:
+            others |= {title_key(t) for t in benchmark_titles(path, config.exclude_column)}
+        add_pairs(data, esco, config.pairs, config.pairs_title_column, config.pairs_uri_column, others)
+        c = data.counts
+        log(f"labelled titles ({c['pairs_file']}, train side): {c['pair_anchors']:,} anchors; "
+            f"{c['pair_rows_dropped_uri']:,} rows dropped (URI not an ESCO v{esco.version} occupation), "
+            f"{c['pair_rows_excluded']:,} equal to a held-out or evaluation title; {c['pair_validation_titles']:,} "
+            f"select titles validate the checkpoints")
 
     model = TitleModel.from_base(config.base, config.head_dim, device=device, seed=config.seed)
     model.st.to(device)
@@ -519,12 +573,23 @@ def train_titles(config: TrainConfig, resume: bool = False, progress: bool = Tru
             shutil.rmtree(target)
         os.replace(item, target)
     (out / "best").rmdir()
+    prior = None
+    if config.pairs:
+        from .title_prior import fit_prior
+
+        fitted = fit_prior(out, config.pairs, config.pairs_title_column, config.pairs_uri_column)
+        prior = {"weight": fitted["weight"], "mrr_by_weight": fitted["mrr_by_weight"],
+                 "occupations": len(fitted["counts"]), "titles": sum(fitted["counts"].values())}
+        log(f"occupation prior: {prior['titles']:,} train titles over {prior['occupations']:,} occupations; weight "
+            f"{prior['weight']:g} chosen on the select titles (MRR per weight: {prior['mrr_by_weight']})")
     info = {"base": model.name, "recipe": config.recipe, "config": dataclasses.asdict(config), "data": data.counts,
             "steps": total, "steps_per_epoch": steps_per_epoch, "train_seconds": round(elapsed, 1),
             "threads": torch.get_num_threads() if device == "cpu" else None, "device": device,
-            "validation": history, "selected": best,
+            "validation": history, "selected": best, "occupation_prior": prior,
             "selection": "the checkpoint with the best validation score: mean MRR of held-out ESCO alternative labels "
-                         "and of job-ad-like variants of them (never the benchmark)"}
+                         "and of job-ad-like variants of them" + (
+                             ", averaged with the MRR of the labelled titles' select side" if config.pairs else
+                             " (never the benchmark)")}
     (out / "training_info.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     (out / "README.md").write_text(model_card(info, out.name), encoding="utf-8")
     import shutil
@@ -576,20 +641,41 @@ ESCO v1.1.0 occupations (best label per occupation, plus the cosine with the occ
 - Recipe `{info["recipe"]}`: {info["steps"]} steps of {config["batch_size"]} anchors ({info["steps"] / max(1, info["steps_per_epoch"]):.2f} epochs), learning
   rate {config["lr"]} (heads {config["head_lr"]}), in-batch negatives (InfoNCE, scale {config["scale"]}), seed {config["seed"]};
   {info["train_seconds"] / 60:.1f} minutes of training on `{info["device"]}`{f" with {info['threads']} thread(s)" if info.get("threads") else ""}.
-- Data: ESCO v1.1.0 only. {counts["train_anchors"]:,} occupation labels (preferred, alternative, hidden), each paired
+- Data: {_pairs_line(counts) if counts.get("pair_anchors") else "ESCO v1.1.0 only. "}{counts["train_anchors"]:,} occupation labels (preferred, alternative, hidden), each paired
   with another label of its occupation, and a share of {config["skill_fraction"]} also with a JobBERT-v2-style skill
   list (a random subset of the occupation's essential and optional skills). Labels of one occupation are never
   negatives of each other.
 - Never trained on evaluation titles: {counts["excluded_benchmark_titles"]:,} ESCO labels equal to a JobBERT evaluation
   title (lower-cased) were removed.
 - Model selection (checkpoints every {config["val_every"]} epochs): the mean MRR on {counts["validation_queries"]:,} held-out
-  ESCO alternative labels and on job-ad-like variants of them (never the benchmark). The selected checkpoint (after
+  ESCO alternative labels and on job-ad-like variants of them{_selection_line(counts, selected)}. The selected checkpoint (after
   {selected.get("epoch")} epochs) has validation MRR {selected.get("mrr")} ({selected.get("noisy_mrr")} on the variants).
-
+{_prior_line(info.get("occupation_prior"))}
 Benchmark results are in `results/titles/README.md` of the contextmatch repository.
 
 This service uses the ESCO classification of the European Commission.
 """
+
+
+def _pairs_line(counts: dict) -> str:
+    return (f"ESCO v1.1.0 plus {counts['pair_anchors']:,} labelled vacancy titles (the `train` side of "
+            f"`{counts['pairs_file']}`, split by title), each paired with a label of its occupation. ")
+
+
+def _selection_line(counts: dict, selected: dict) -> str:
+    if not counts.get("pair_anchors"):
+        return " (never the benchmark)"
+    return (f", averaged with the MRR of the {counts['pair_validation_titles']:,} `select` titles (never trained on; "
+            f"{selected.get('pairs_mrr')} for the selected checkpoint, best label)")
+
+
+def _prior_line(prior: dict | None) -> str:
+    if not prior:
+        return ""
+    return (f"- Occupation prior (`occupation_prior.json`): `score + {prior['weight']:g} * log(1 + n)`, n the number of "
+            f"`train` titles of the occupation ({prior['titles']:,} titles, {prior['occupations']:,} occupations); the "
+            f"weight chosen on the `select` titles. `TitleNormalizer(prior_weight=0)` or `contextmatch normalize "
+            f"--no-prior` turns it off.\n")
 
 
 class _null:

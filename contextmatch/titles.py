@@ -283,11 +283,18 @@ class TitleNormalizer:
     (:data:`CENTROID_WEIGHT`, chosen on held-out ESCO labels; ``0`` gives the plain best-label score). Label and skill
     vectors are computed once per model and ESCO version and cached as safetensors under
     :func:`contextmatch.cache.cache_dir`.
+
+    Occupation prior (:mod:`contextmatch.title_prior`): when the model folder holds ``occupation_prior.json`` (a job
+    board's occupation counts learnt from labelled titles), ``prior_weight * log(1 + n)`` is added to every score.
+    ``prior_weight=None`` takes the folder's weight (chosen on held-out titles), ``0`` turns the prior off;
+    ``prior_counts`` (occupation URI -> number of titles, e.g. from :func:`contextmatch.title_prior.count_uris` on a
+    user's own coded titles) replaces the folder's counts.
     """
 
     def __init__(self, model: TitleModel | str | None = None, esco_version: str = DEFAULT_ESCO_VERSION,
                  device: str | None = None, batch_size: int = 64, occupations: list[str] | None = None,
-                 centroid_weight: float | None = None):
+                 centroid_weight: float | None = None, prior_weight: float | None = None,
+                 prior_counts: dict[str, int] | None = None):
         self.model = model if isinstance(model, TitleModel) else TitleModel.from_pretrained(model, device=device)
         self.centroid_weight = CENTROID_WEIGHT if centroid_weight is None else float(centroid_weight)
         if self.centroid_weight < 0:
@@ -302,11 +309,26 @@ class TitleNormalizer:
             self.occupations = [self.esco.occupation_by_uri[uri] for uri in occupations]
         self.esco_version = esco_version
         self.batch_size = batch_size
+        self._set_prior(prior_weight, prior_counts)
         self._labels: list[str] | None = None
         self._owners: torch.Tensor | None = None
         self._label_matrix: torch.Tensor | None = None
         self._centroids: torch.Tensor | None = None
         self._skill_matrix: torch.Tensor | None = None
+
+    def _set_prior(self, weight: float | None, counts: dict[str, int] | None) -> None:
+        from .title_prior import log_counts, read_prior
+
+        stored = read_prior(self.model.name) if Path(self.model.name).is_dir() else None
+        if weight is None:
+            weight = stored["weight"] if stored else 0.0
+        if weight < 0:
+            raise ValueError(f"prior_weight must be at least 0, got {weight}")
+        if counts is None and weight and stored is None:
+            raise ValueError(f"{self.model.name} has no occupation prior: give prior_counts or prior_weight=0")
+        counts = counts if counts is not None else (stored or {}).get("counts", {})
+        self.prior_weight = float(weight)
+        self.prior = log_counts(counts, [o.uri for o in self.occupations]) if self.prior_weight else None
 
     # -- cached matrices ---------------------------------------------------------------------------------------
     def _cached(self, kind: str, texts: list[str], encode) -> torch.Tensor:
@@ -373,6 +395,8 @@ class TitleNormalizer:
             v, b = max_per_group(batch @ matrix.T, self.label_owners, len(self.occupations))
             if weight:
                 v = (v + weight * (batch @ self.centroids().T)) / (1 + weight)
+            if self.prior is not None:
+                v = v + self.prior_weight * self.prior
             values.append(v)
             best.append(b)
         if not values:
