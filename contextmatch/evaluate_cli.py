@@ -19,7 +19,8 @@ def register(commands) -> None:
         epilog="examples:\n  contextmatch evaluate --benchmark tech --split test\n"
                "  contextmatch evaluate --benchmark tech house skill-xl --split validation\n"
                "  contextmatch evaluate --benchmark my_sentences.csv --no-baselines --format json\n"
-               "  contextmatch evaluate --task extraction --benchmark skill-xl --split report\n\n"
+               "  contextmatch evaluate --task extraction --benchmark skill-xl --split report\n"
+               "  contextmatch evaluate --task titles --benchmark jobbert --split select\n\n"
                "CSV files may have the columns sentence,span,sub_span,label (TECH/HOUSE), sentence,label, or the "
                "Skill-XL columns ID,subset,title,sentence,relevant,cluster,skill.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -37,7 +38,9 @@ def register(commands) -> None:
     parser.add_argument("--benchmark", nargs="+", metavar="B",
                         help=f"named benchmarks ({', '.join(benchmark_names())}; titles: jobbert) or CSV paths "
                              f"(default: tech; titles: jobbert)")
-    parser.add_argument("--split", help="validation or test (default: test where the benchmark has it)")
+    parser.add_argument("--split", help="validation or test (default: test where the benchmark has it); titles: all, "
+                                        "even, odd, or train/select (the split by title; the shipped title model "
+                                        "learnt from the JobBERT train side, so report it on select)")
     parser.add_argument("--baselines", action=argparse.BooleanOptionalAction, default=True,
                         help="also evaluate BM25, the base encoder's mean-pooled cosine and zero-shot ConTeXT scoring "
                              "on the same queries (default: on; --no-baselines evaluates --model alone)")

@@ -293,16 +293,21 @@ def build_skill_model(folder: Path, namespace: str, sources: Path) -> None:
 
 def build_title_model(folder: Path, namespace: str, sources: Path) -> None:
     """The title model: the shipped sentence-transformers folder, clean JSON, full card."""
+    from .title_prior import read_prior
     from .title_training import model_card
     from .titles import CENTROID_WEIGHT
 
     _, title_dir = shipped_models()
-    results = read_results(sources / "results" / "titles", lambda r: r.get("split") == "all"
+    trained = json.loads((title_dir / "training_info.json").read_text(encoding="utf-8"))
+    # a model trained on the JobBERT titles' train side is reported on their select side only
+    split = "select" if trained.get("data", {}).get("pair_anchors") else "all"
+    results = read_results(sources / "results" / "titles", lambda r: r.get("split") == split
                            and Path(str(r.get("model"))).name == title_dir.name
-                           and r.get("centroid_weight") == CENTROID_WEIGHT)
+                           and r.get("centroid_weight") == CENTROID_WEIGHT
+                           and (r.get("prior_weight") or 0.0) == (read_prior(title_dir) or {}).get("weight", 0.0))
     if not results:
         raise ReleaseError(f"no results for the title model in {sources / 'results' / 'titles'}: run "
-                           "`python -m contextmatch.title_eval --system default` first")
+                           f"`python -m contextmatch.title_eval --system default --split {split}` first")
     _copytree(title_dir, folder)
     base = json.loads((folder / "training_info.json").read_text(encoding="utf-8"))["base"]
     scrub_json_files(folder, base)

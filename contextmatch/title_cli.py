@@ -19,7 +19,8 @@ def register(commands) -> None:
     normalize = commands.add_parser(
         "normalize", help="map job titles to ESCO occupations",
         description="Map job titles to ESCO v1.1.0 occupations with the title model: the best occupations for each "
-                    "title with score (cosine with the closest occupation label), ISCO/ESCO code and URI.",
+                    "title with score (similarity with the occupation's labels, plus the 'prior' bonus of "
+                    "occupations common on job boards), ISCO/ESCO code and URI.",
         epilog="examples:\n  contextmatch normalize \"sr. java dev\"\n"
                "  contextmatch normalize --file titles.txt --format csv > occupations.csv\n"
                "  contextmatch normalize --file titles.txt --out occupations.jsonl   # resumable\n"
@@ -42,6 +43,16 @@ def register(commands) -> None:
     normalize.add_argument("--skills-k", type=_positive, default=10, help="skills per title with --skills (default: 10)")
     normalize.add_argument("--model", help="title-model folder, or a base encoder such as 'all-MiniLM-L6-v2' for "
                                            "zero-shot matching (default: the shipped title model)")
+    normalize.add_argument("--no-prior", action="store_true",
+                           help="rank by similarity alone, without the title model's occupation prior (the job "
+                                "board's occupation mix learnt from labelled titles)")
+    normalize.add_argument("--prior", metavar="CSV",
+                           help="use the occupation mix of your own board instead: a CSV (optionally .gz) of coded "
+                                "titles whose --prior-column holds ESCO occupation URIs")
+    normalize.add_argument("--prior-column", default="conceptUri",
+                           help="ESCO occupation URI column of --prior (default: conceptUri)")
+    normalize.add_argument("--prior-weight", type=float,
+                           help="weight of the prior (default: the title model's, chosen on held-out titles)")
     normalize.add_argument("--batch-size", type=_positive, default=64, help="titles encoded at once (default: 64)")
     normalize.add_argument("--device", help="torch device, e.g. cpu or cuda (default: cuda when available)")
     normalize.set_defaults(handler=_normalize)
@@ -111,15 +122,58 @@ def _read_titles(args) -> list[str]:
     return titles
 
 
+def read_prior_counts(path: str, column: str) -> dict[str, int]:
+    """Occupation counts from the ``column`` of a CSV of coded titles; unknown URIs are reported and skipped."""
+    from .esco import load_esco
+    from .title_eval import _open_csv
+    from .title_prior import count_uris
+
+    file = Path(path)
+    if not file.is_file():
+        raise InputError(f"--prior file not found: {path}")
+    try:
+        with _open_csv(file) as handle:
+            reader = csv.DictReader(handle)
+            if column not in (reader.fieldnames or []):
+                raise InputError(f"{file.name} has no column {column!r} (its columns: "
+                                 f"{', '.join(map(repr, reader.fieldnames or [])) or 'none'}); name it with "
+                                 f"--prior-column")
+            uris = [(row[column] or "").strip() for row in reader]
+    except (UnicodeDecodeError, csv.Error, OSError, EOFError) as err:
+        raise InputError(f"cannot read {path} as a UTF-8 CSV file: {err}") from None
+    counts, dropped = count_uris(uris, set(load_esco().occupation_by_uri))
+    if not counts:
+        raise InputError(f"{file.name}: no ESCO occupation URI in column {column!r}")
+    if dropped:
+        print(f"note: {dropped:,} row(s) of {file.name} are not ESCO occupation URIs and do not count", file=sys.stderr)
+    return counts
+
+
+def _normalizer(args):
+    """The TitleNormalizer the options ask for (model, device, prior)."""
+    from .titles import TitleNormalizer
+
+    if args.no_prior and (args.prior or args.prior_weight):
+        raise InputError("--no-prior cannot be combined with --prior or --prior-weight")
+    if args.prior_weight is not None and args.prior_weight < 0:
+        raise InputError(f"--prior-weight must be at least 0, got {args.prior_weight}")
+    counts = read_prior_counts(args.prior, args.prior_column) if args.prior else None
+    weight = 0.0 if args.no_prior else args.prior_weight
+    normalizer = TitleNormalizer(args.model, device=args.device, batch_size=args.batch_size, prior_weight=0.0)
+    try:
+        normalizer.set_prior(weight, counts)
+    except ValueError as err:
+        raise InputError(f"{err}; give --prior-weight W with --prior FILE") from None
+    return normalizer
+
+
 def _normalize(args) -> int:
     from tqdm.auto import tqdm
-
-    from .titles import TitleNormalizer
 
     if args.out:
         return _normalize_to_file(args)
     titles = _read_titles(args)
-    normalizer = TitleNormalizer(args.model, device=args.device, batch_size=args.batch_size)
+    normalizer = _normalizer(args)
     if not normalizer.model.has_heads:
         print("note: no trained title model found; matching zero-shot with the base encoder", file=sys.stderr)
     results, skills = [], []
@@ -140,7 +194,6 @@ def _normalize_to_file(args) -> int:
     from tqdm.auto import tqdm
 
     from .title_batch import normalize_file
-    from .titles import TitleNormalizer
 
     if not args.file or args.file == "-" or args.titles:
         raise InputError("--out needs --file FILE (a file, not standard input) and no titles on the command line")
@@ -148,9 +201,10 @@ def _normalize_to_file(args) -> int:
         raise InputError(f"--out writes JSON Lines; leave out --format {args.format}")
     if not Path(args.file).is_file():
         raise InputError(f"--file not found: {args.file}")
-    normalizer = TitleNormalizer(args.model, device=args.device, batch_size=args.batch_size)
+    normalizer = _normalizer(args)
     options = {"model": normalizer.model.name, "top_k": args.top_k, "skills_k": args.skills_k if args.skills else None,
-               "esco_version": normalizer.esco_version, "centroid_weight": normalizer.centroid_weight}
+               "esco_version": normalizer.esco_version, "centroid_weight": normalizer.centroid_weight,
+               "prior_weight": normalizer.prior_weight, "prior": args.prior}
     bar = tqdm(desc="Titles", unit="title", file=sys.stderr)
 
     def progress(done: int, total: int) -> None:
@@ -176,19 +230,19 @@ def _write(out, fmt: str, titles, results, skills) -> None:
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
     elif fmt == "csv":
         writer = csv.writer(out)
-        writer.writerow(["title", "rank", "score", "isco_code", "occupation", "uri", "matched_label"])
+        writer.writerow(["title", "rank", "score", "isco_code", "occupation", "uri", "matched_label", "similarity"])
         for record in records:
             for rank, m in enumerate(record["occupations"], 1):
                 writer.writerow([record["title"], rank, f"{m['score']:.4f}", m["isco_code"], m["label"], m["uri"],
-                                 m["matched_label"]])
+                                 m["matched_label"], f"{m['similarity']:.4f}"])
     else:
         for record in records:
             out.write(f"{record['title']}\n")
             width = max([len(m["label"]) for m in record["occupations"]] + [10])
-            out.write(f"  {'#':>2}  {'score':>6}  {'ISCO':<9} {'occupation':<{width}}  matched label\n")
+            out.write(f"  {'#':>2}  {'score':>6}  {'prior':>6}  {'ISCO':<9} {'occupation':<{width}}  matched label\n")
             for rank, m in enumerate(record["occupations"], 1):
-                out.write(f"  {rank:>2}  {m['score']:>6.3f}  {m['isco_code']:<9} {m['label']:<{width}}  "
-                          f"{m['matched_label']}\n")
+                out.write(f"  {rank:>2}  {m['score']:>6.3f}  {m['score'] - m['similarity']:>+6.3f}  "
+                          f"{m['isco_code']:<9} {m['label']:<{width}}  {m['matched_label']}\n")
             if "implied_skills" in record:
                 out.write("  implied skills: " + "; ".join(f"{s['label']} ({s['score']:.2f})"
                                                            for s in record["implied_skills"]) + "\n")

@@ -286,12 +286,15 @@ def system_name(scorer) -> str:
         weight = getattr(scorer, "centroid_weight", 0.0)
         how = f"best label + {weight:g} x centroid" if weight else "best label"
         if getattr(scorer, "prior_weight", 0.0):
-            how += f" + {scorer.prior_weight:g} x log-count prior"
+            how += f" + {scorer.prior_weight:g} x log-count prior (scale {scorer.prior_scale:g})"
         if not model.has_heads:
             return f"mean-pooled cosine, {label} (zero-shot), {how}"
         info = Path(model.name) / "training_info.json"
-        base = json.loads(info.read_text()).get("base", "") if info.exists() else ""
-        return f"title model {label}" + (f" (trained on {base.split('/')[-1]})" if base else "") + f", {how}"
+        trained = json.loads(info.read_text()) if info.exists() else {}
+        base = trained.get("base", "")
+        pairs = (trained.get("data") or {}).get("pair_anchors")
+        on = base.split("/")[-1] + (f" + {pairs:,} labelled titles" if pairs else "")
+        return f"title model {label}" + (f" (trained on {on})" if base else "") + f", {how}"
     return type(scorer).__name__
 
 

@@ -197,14 +197,16 @@ class TitleModel:
 # -- results ---------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class OccupationMatch:
-    """An ESCO occupation for a title: ``score`` in [-1, 1] (see :class:`TitleNormalizer`), ``matched_label`` the
-    occupation's closest preferred, alternative or hidden label; ``isco_code`` is its ESCO code (e.g. ``2221.1``,
-    which begins with the ISCO-08 unit group)."""
+    """An ESCO occupation for a title: ``score`` ranks the occupations, ``similarity`` in [-1, 1] is its part from
+    the title model (see :class:`TitleNormalizer`; ``score - similarity`` is the occupation prior's bonus, 0 without a
+    prior), ``matched_label`` the occupation's closest preferred, alternative or hidden label; ``isco_code`` is its
+    ESCO code (e.g. ``2221.1``, which begins with the ISCO-08 unit group)."""
     uri: str
     label: str
     isco_code: str
     score: float
     matched_label: str
+    similarity: float
 
 
 @dataclass(frozen=True)
@@ -285,7 +287,8 @@ class TitleNormalizer:
     :func:`contextmatch.cache.cache_dir`.
 
     Occupation prior (:mod:`contextmatch.title_prior`): when the model folder holds ``occupation_prior.json`` (a job
-    board's occupation counts learnt from labelled titles), ``prior_weight * log(1 + n)`` is added to every score.
+    board's occupation counts learnt from labelled titles), ``prior_weight * log(1 + n / scale)`` is added to every
+    score.
     ``prior_weight=None`` takes the folder's weight (chosen on held-out titles), ``0`` turns the prior off;
     ``prior_counts`` (occupation URI -> number of titles, e.g. from :func:`contextmatch.title_prior.count_uris` on a
     user's own coded titles) replaces the folder's counts.
@@ -309,17 +312,21 @@ class TitleNormalizer:
             self.occupations = [self.esco.occupation_by_uri[uri] for uri in occupations]
         self.esco_version = esco_version
         self.batch_size = batch_size
-        self._set_prior(prior_weight, prior_counts)
+        self.set_prior(prior_weight, prior_counts)
         self._labels: list[str] | None = None
         self._owners: torch.Tensor | None = None
         self._label_matrix: torch.Tensor | None = None
         self._centroids: torch.Tensor | None = None
         self._skill_matrix: torch.Tensor | None = None
 
-    def _set_prior(self, weight: float | None, counts: dict[str, int] | None) -> None:
+    def set_prior(self, weight: float | None, counts: dict[str, int] | None = None) -> None:
+        """Use the occupation prior ``weight * log(1 + n)`` (see the class docstring); ``weight=None`` takes the
+        model folder's weight, ``counts=None`` its counts."""
         from .title_prior import log_counts, read_prior
 
         stored = read_prior(self.model.name) if Path(self.model.name).is_dir() else None
+        if weight is None and counts is not None and stored is None:
+            raise ValueError(f"{self.model.name} has no occupation prior to take the weight from")
         if weight is None:
             weight = stored["weight"] if stored else 0.0
         if weight < 0:
@@ -328,7 +335,9 @@ class TitleNormalizer:
             raise ValueError(f"{self.model.name} has no occupation prior: give prior_counts or prior_weight=0")
         counts = counts if counts is not None else (stored or {}).get("counts", {})
         self.prior_weight = float(weight)
-        self.prior = log_counts(counts, [o.uri for o in self.occupations]) if self.prior_weight else None
+        self.prior_scale = float((stored or {}).get("scale", 1.0))
+        self.prior = log_counts(counts, [o.uri for o in self.occupations], self.prior_scale) \
+            if self.prior_weight else None
 
     # -- cached matrices ---------------------------------------------------------------------------------------
     def _cached(self, kind: str, texts: list[str], encode) -> torch.Tensor:
@@ -425,8 +434,9 @@ class TitleNormalizer:
             matches = []
             for score, index in zip(scores, indices):
                 occupation = self.occupations[index]
+                bonus = self.prior_weight * float(self.prior[index]) if self.prior is not None else 0.0
                 matches.append(OccupationMatch(occupation.uri, occupation.label, occupation.code, round(score, 4),
-                                               self.labels[int(best[row, index])]))
+                                               self.labels[int(best[row, index])], round(score - bonus, 4)))
             results.append(matches)
         return results
 

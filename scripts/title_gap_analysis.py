@@ -127,8 +127,9 @@ def main(argv: list[str] | None = None) -> int:
                          "with non-ASCII characters": sum(1 for t in benchmark.titles if not t.isascii())},
               "command": "python scripts/title_gap_analysis.py"}
     for label, model, weight in (("all-MiniLM-L6-v2 zero-shot, best label", "all-MiniLM-L6-v2", 0.0),
-                                 ("title-default, best label + centroid", None, None)):
-        normalizer = TitleNormalizer(model, centroid_weight=weight)
+                                 ("title-esco (ESCO-only), best label + centroid", "contextmatch/models/title-esco",
+                                  None)):
+        normalizer = TitleNormalizer(model, centroid_weight=weight, prior_weight=0.0)
         scores = normalizer.score_occupations(benchmark.titles, progress=sys.stderr.isatty()).double()
         target = scores.gather(1, gold.view(-1, 1))
         entry = {"mrr_even": mrr(scores[even], gold[even]), "mrr_odd": mrr(scores[odd], gold[odd]),

@@ -531,7 +531,7 @@ def choose_sentence(state, sentence_index):
 
 # ---- titles ------------------------------------------------------------------------------------------------------
 
-OCCUPATION_COLUMNS = ["ESCO occupation", "ISCO group", "ESCO code", "score", "matched label"]
+OCCUPATION_COLUMNS = ["ESCO occupation", "ISCO group", "ESCO code", "score", "of which prior", "matched label"]
 IMPLIED_COLUMNS = ["ESCO skill", "type", "score"]
 
 
@@ -565,7 +565,8 @@ def normalize_title(title, top_k=5):
         code = o.isco_code or ""
         group = getattr(esco.occupation_by_uri.get(o.uri), "isco_group", "") or code.split(".")[0]
         occupation_rows.append([_md_link(o.label, Esco.page_url(o.uri)), group or "-", code or "-",
-                                round(float(o.score), 3), o.matched_label or "-"])
+                                round(float(o.score), 3), round(float(o.score - o.similarity), 3),
+                                o.matched_label or "-"])
     skill_rows = [
         [_md_link(s.label, Esco.page_url(s.uri)),
          getattr(esco.skill_by_uri.get(s.uri), "skill_type", "") or "-", round(float(s.score), 3)]
@@ -576,6 +577,9 @@ def normalize_title(title, top_k=5):
     if getattr(model, "has_heads", True) is False:
         summary += (" Model: the zero-shot base encoder (mean-pooled cosine), as the trained title model is not "
                     "shipped in this build.")
+    if getattr(normalizer, "prior_weight", 0):
+        summary += (" The score adds a prior for occupations that are common among labelled vacancy titles (the "
+                    "'of which prior' column); the rest is the similarity of the title with the occupation's labels.")
     return (pd.DataFrame(occupation_rows, columns=OCCUPATION_COLUMNS), pd.DataFrame(skill_rows, columns=IMPLIED_COLUMNS),
             summary)
 

@@ -57,7 +57,8 @@ def test_normalize_shape_and_order(small_normalizer):
     for title, matches in zip(titles, results):
         assert len(matches) == 4 and all(isinstance(m, OccupationMatch) for m in matches)
         scores = [m.score for m in matches]
-        assert scores == sorted(scores, reverse=True) and all(-1 <= s <= 1.0001 for s in scores)
+        assert scores == sorted(scores, reverse=True) and all(-1 <= m.similarity <= 1.0001 for m in matches)
+        assert all(m.score >= m.similarity - 1e-4 for m in matches)  # the prior only adds
         assert EXPECTED[title] in [m.label for m in matches[:3]], (title, matches)
         best = matches[0]
         assert best.isco_code == BY_LABEL[best.label].code and best.uri == BY_LABEL[best.label].uri
@@ -82,6 +83,8 @@ def test_scores_combine_the_best_label_and_the_centroid(small_normalizer):
         assert float(best[0, column]) == pytest.approx(float((query @ mine.T).max()), abs=1e-5)
         centroid = torch.nn.functional.normalize(mine.sum(0), dim=0)
         expected = (float((query @ mine.T).max()) + weight * float(query[0] @ centroid)) / (1 + weight)
+        if small_normalizer.prior is not None:
+            expected += small_normalizer.prior_weight * float(small_normalizer.prior[column])
         assert float(combined[0, column]) == pytest.approx(expected, abs=1e-5)
 
 
