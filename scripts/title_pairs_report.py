@@ -62,8 +62,9 @@ def main(argv: list[str] | None = None) -> int:
                      "esco_heldout_mrr": fitted["source"]["without_prior"]["esco_mrr"],
                      "prior": {"weight": fitted["weight"], "scale": fitted["scale"],
                                "select_mrr": fitted["source"]["select_mrr"],
-                               "esco_heldout_mrr": fitted["source"]["esco_mrr"]}})
-        print(json.dumps(rows[-1]))
+                               "esco_heldout_mrr": fitted["source"]["esco_mrr"]},
+                     "prior_candidates": fitted["table"]})
+        print(json.dumps({k: v for k, v in rows[-1].items() if k != "prior_candidates"}))
         normalizer = TitleNormalizer(folder, prior_weight=0.0)
         scores = normalizer.score_occupations(select.titles)
         ranks[folder] = reciprocal_ranks(scores, gold)

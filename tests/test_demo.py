@@ -347,7 +347,7 @@ def test_title_tab_renders_the_normalizer_api(app, monkeypatch):
         def normalize(self, titles, top_k=5):
             assert titles == ["sr. nurse"] and top_k == 3
             return [[Row(uri=nurse, label="specialist nurse", isco_code="2221.1", score=0.81,
-                         matched_label="senior nurse")]]
+                         matched_label="senior nurse", similarity=0.75)]]
 
         def implied_skills(self, title, top_k=10):
             return [Row(uri=care, label="monitor assessment", score=0.52)]
@@ -357,7 +357,7 @@ def test_title_tab_renders_the_normalizer_api(app, monkeypatch):
     occupations, implied, summary = app.normalize_title("  sr.   nurse ", 3)
     assert occupations.values.tolist() == [[
         f"[specialist nurse](https://esco.ec.europa.eu/en/classification/occupation?uri={nurse})", "2221", "2221.1",
-        0.81, "senior nurse"]]
+        0.81, 0.06, "senior nurse"]]
     assert implied.values.tolist() == [[
         f"[monitor assessment](https://esco.ec.europa.eu/en/classification/skill?uri={care})", "skill/competence",
         0.52]]

@@ -239,11 +239,12 @@ def test_model_cards_parse_and_carry_the_results(release_dir):
     assert (data.library_name, data.pipeline_tag, data.license) == ("sentence-transformers", "sentence-similarity",
                                                                     "apache-2.0")
     assert data.base_model == "sentence-transformers/all-MiniLM-L6-v2" and data.datasets and data.metrics
-    titles = results("titles", "jobbert-titles", "all", "title model title-default (trained on all-MiniLM-L6-v2), "
-                     "best label + 1 x centroid")
+    # the default learnt from the JobBERT titles' train side: its card reports the select side, prior included
+    titles = results("titles", "jobbert-titles", "select", "title model title-default (trained on all-MiniLM-L6-v2 "
+                     "+ 12,370 labelled titles), best label + 1 x centroid + 0.05 x log-count prior (scale 50)")
     found = {r.metric_type: r.metric_value for r in data.eval_results}
     assert found == {key: titles[key] for key in rel.TITLE_METRICS}
-    assert f'SentenceTransformer("{hub_id(rel.TITLE_MODEL)}")' in card.text and "| 0.393 | 29.10 |" in card.text
+    assert f'SentenceTransformer("{hub_id(rel.TITLE_MODEL)}")' in card.text and "| select | 0.507 | 39.93 |" in card.text
 
 
 def test_dataset_metric_and_space_cards_parse(release_dir):

@@ -73,7 +73,7 @@ def test_normalize_shape_and_order(small_normalizer):
 
 def test_scores_combine_the_best_label_and_the_centroid(small_normalizer):
     plain = TitleNormalizer(small_normalizer.model, occupations=[o.uri for o in small_normalizer.occupations],
-                            centroid_weight=0)
+                            centroid_weight=0, prior_weight=0)
     query = small_normalizer.model.encode_titles(["registered nurse"])
     labels, owners = plain.label_matrix(), plain.label_owners
     best, combined = plain.score_occupations(["registered nurse"]), small_normalizer.score_occupations(["registered nurse"])
