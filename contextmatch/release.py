@@ -301,10 +301,11 @@ def build_title_model(folder: Path, namespace: str, sources: Path) -> None:
     trained = json.loads((title_dir / "training_info.json").read_text(encoding="utf-8"))
     # a model trained on the JobBERT titles' train side is reported on their select side only
     split = "select" if trained.get("data", {}).get("pair_anchors") else "all"
+    prior_weight = (read_prior(title_dir) or {}).get("weight", 0.0)
     results = read_results(sources / "results" / "titles", lambda r: r.get("split") == split
                            and Path(str(r.get("model"))).name == title_dir.name
                            and r.get("centroid_weight") == CENTROID_WEIGHT
-                           and (r.get("prior_weight") or 0.0) == (read_prior(title_dir) or {}).get("weight", 0.0))
+                           and (r.get("prior_weight") or 0.0) == prior_weight)
     if not results:
         raise ReleaseError(f"no results for the title model in {sources / 'results' / 'titles'}: run "
                            f"`python -m contextmatch.title_eval --system default --split {split}` first")

@@ -19,6 +19,7 @@ JSON file per (system, benchmark) under ``results/titles/``.
 from __future__ import annotations
 
 import argparse
+import collections
 import csv
 import datetime
 import gzip
@@ -84,9 +85,8 @@ def split_by_title(titles: list[str], select_fraction: float = SELECT_FRACTION, 
     """
     import hashlib
 
-    rows: dict[str, int] = {}
-    for title in titles:
-        rows[title_key(title)] = rows.get(title_key(title), 0) + 1
+    keys = [title_key(title) for title in titles]
+    rows = collections.Counter(keys)
     order = sorted(rows, key=lambda key: hashlib.sha256(f"{seed}\n{key}".encode()).hexdigest())
     chosen, total = set(), 0
     for key in order:
@@ -94,7 +94,7 @@ def split_by_title(titles: list[str], select_fraction: float = SELECT_FRACTION, 
             break
         chosen.add(key)
         total += rows[key]
-    return ["select" if title_key(title) in chosen else "train" for title in titles]
+    return ["select" if key in chosen else "train" for key in keys]
 
 
 def stored_split(csv_path: Path, n_rows: int) -> list[str] | None:
@@ -120,8 +120,8 @@ def read_title_benchmark(csv_path: str | Path = JOBBERT_TITLES, title_column: st
                          esco_version: str = DEFAULT_ESCO_VERSION) -> TitleBenchmark:
     """Read (title, occupation URI) rows; ``split`` keeps ``all`` rows, those at ``even`` / ``odd`` positions
     (two stratified halves: the JobBERT file is sorted by occupation), or the ``train`` / ``select`` side of the
-    split by title (:func:`split_by_title`; for the JobBERT file the one stored in the repository). Empty titles are skipped; URIs that are not
-    occupations of ``esco_version`` are counted in ``dropped_uris``."""
+    split by title (:func:`split_by_title`; for the JobBERT file the one stored in the repository). Empty titles
+    are skipped; URIs that are not occupations of ``esco_version`` are counted in ``dropped_uris``."""
     path = Path(csv_path)
     if split not in SPLITS:
         raise InputError(f"unknown split {split!r}: choose one of {', '.join(SPLITS)}")
@@ -186,6 +186,27 @@ def rank_metrics(scores: torch.Tensor, gold: torch.Tensor, k_values=K_VALUES, ti
         raise ValueError(f"unknown ties policy {ties!r}: choose one of {', '.join(TIES)}")
     if len(gold) == 0:
         return {"mrr": 0.0, **{f"acc@{k}": 0.0 for k in k_values}}
+    above, level = _gold_position(scores, gold, ties)
+    result = {"mrr": round(float(_expected_reciprocal(above, level).mean()), 4)}
+    for k in k_values:
+        hit = ((k - above).clamp(min=0) / level).clamp(max=1)
+        result[f"acc@{k}"] = round(100 * float(hit.mean()), 2)
+    return result
+
+
+def reciprocal_ranks(scores: torch.Tensor, gold: torch.Tensor, ties: str = "mean") -> torch.Tensor:
+    """Per-query reciprocal rank of the ``gold`` column (ties as in :func:`rank_metrics`, whose MRR is its mean).
+
+    >>> [round(r, 4) for r in reciprocal_ranks(torch.tensor([[0.9, 0.5], [0.8, 0.8]]), torch.tensor([1, 0])).tolist()]
+    [0.5, 0.75]
+    """
+    if ties not in TIES:
+        raise ValueError(f"unknown ties policy {ties!r}: choose one of {', '.join(TIES)}")
+    return _expected_reciprocal(*_gold_position(scores, gold, ties))
+
+
+def _gold_position(scores: torch.Tensor, gold: torch.Tensor, ties: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(items scored above the gold one, size of its tie group) per query, with ``ties`` applied."""
     scores = scores.double()
     target = scores.gather(1, gold.view(-1, 1).to(scores.device))
     above = (scores > target).sum(1).double().cpu()
@@ -194,14 +215,13 @@ def rank_metrics(scores: torch.Tensor, gold: torch.Tensor, k_values=K_VALUES, ti
         level = torch.ones_like(level)
     elif ties == "pessimistic":
         above, level = above + level - 1, torch.ones_like(level)
-    # ranks above+1 .. above+level, equally likely: E[1/rank] = (H(above+level) - H(above)) / level
+    return above, level
+
+
+def _expected_reciprocal(above: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
+    """Ranks above+1 .. above+level, equally likely: E[1/rank] = (H(above+level) - H(above)) / level."""
     harmonic = lambda n: torch.special.digamma(n + 1)  # H(n) up to a constant that cancels  # noqa: E731
-    reciprocal = (harmonic(above + level) - harmonic(above)) / level
-    result = {"mrr": round(float(reciprocal.mean()), 4)}
-    for k in k_values:
-        hit = ((k - above).clamp(min=0) / level).clamp(max=1)
-        result[f"acc@{k}"] = round(100 * float(hit.mean()), 2)
-    return result
+    return (harmonic(above + level) - harmonic(above)) / level
 
 
 # -- systems -----------------------------------------------------------------------------------------------------

@@ -320,7 +320,7 @@ class TitleNormalizer:
         self._skill_matrix: torch.Tensor | None = None
 
     def set_prior(self, weight: float | None, counts: dict[str, int] | None = None) -> None:
-        """Use the occupation prior ``weight * log(1 + n)`` (see the class docstring); ``weight=None`` takes the
+        """Use the occupation prior ``weight * log(1 + n / scale)`` (see the class docstring); ``weight=None`` takes the
         model folder's weight, ``counts=None`` its counts."""
         from .title_prior import log_counts, read_prior
 
