@@ -29,6 +29,8 @@ class ContextMatchConfig(PretrainedConfig):
         score_margin: the extraction pipeline keeps a skill only within this distance of its sentence's best score.
         gate_weights, gate_bias: the relevance gate, a logistic regression on the unit mean-pooled sentence vector
             (``None``: no gate); gate_threshold: the least relevance of a sentence that reports skills.
+        gate_context: the gate's second step, which reads the ad around the sentence: weights of the seven
+            features of ``modeling_contextmatch.context_features``, then the bias (``None``: the first step alone).
         selection_weights, selection_cutoff: the calibrated selection (weights of the pair features, then the bias;
             ``None``: the threshold and margin alone) and the least calibrated probability of a reported skill.
         group_similarity: skills whose label vectors have at least this cosine are reported as one group;
@@ -52,6 +54,7 @@ class ContextMatchConfig(PretrainedConfig):
         gate_weights=None,
         gate_bias=0.0,
         gate_threshold=None,
+        gate_context=None,
         selection_weights=None,
         selection_cutoff=0.5,
         group_similarity=None,
@@ -78,6 +81,7 @@ class ContextMatchConfig(PretrainedConfig):
         self.gate_weights = None if gate_weights is None else [float(w) for w in gate_weights]
         self.gate_bias = float(gate_bias)
         self.gate_threshold = None if gate_threshold is None else float(gate_threshold)
+        self.gate_context = None if gate_context is None else [float(w) for w in gate_context]
         self.selection_weights = None if selection_weights is None else [float(w) for w in selection_weights]
         self.selection_cutoff = float(selection_cutoff)
         self.group_similarity = None if group_similarity is None else float(group_similarity)

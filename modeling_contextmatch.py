@@ -8,6 +8,8 @@ For a sentence with token embeddings x_1..x_L and a skill with mean-pooled label
 Since cos(x_j, e) = a_j / (|x_j| |e|), one matrix product gives both the logits and the cosines.
 """
 
+import math
+
 import torch
 from torch import nn
 from transformers import AutoModel, PretrainedConfig, PreTrainedModel
@@ -111,6 +113,29 @@ def aggregate_label_scores(label_scores, skill_labels, weight=0.5, temperature=N
     return (weights * padded.masked_fill(skill_labels < 0, 0.0)).sum(dim=-1)
 
 
+def context_features(relevance, previous, following, sentence, best, fifth):
+    """Features of the gate's second step for one sentence of an ad: the logits of its own first-step relevance
+    and of the sentences before and after it in the same ad (0, even odds, where there is none), log(1 + words),
+    whether it ends with a colon (a heading), its best skill score and that minus its fifth best.
+
+    >>> [round(f, 3) for f in context_features(0.5, None, 0.9, "Requirements:", 0.7, 0.6)]
+    [0.0, 0.0, 2.197, 0.693, 1.0, 0.7, 0.1]
+    """
+    logit = lambda p: 0.0 if p is None else math.log(max(p, 1e-6) / max(1.0 - p, 1e-6))
+    return [logit(relevance), logit(previous), logit(following), math.log1p(len(sentence.split())),
+            float(sentence.rstrip().endswith(":")), best, best - fifth]
+
+
+def context_relevance(features, weights):
+    """The gate's probability after its second step: ``sigmoid(weights . features + bias)`` (bias last).
+
+    >>> round(context_relevance([0.0, 0.0, 2.197, 0.693, 1.0, 0.7, 0.1], [1, 0.3, 0.3, 0.3, -1, 6, -4, -3]), 4)
+    0.6608
+    """
+    *coefficients, bias = weights
+    return 1.0 / (1.0 + math.exp(-(sum(w * f for w, f in zip(coefficients, features)) + bias)))
+
+
 class ContextMatchModel(PreTrainedModel):
     """Encoder plus ConTeXT token-attention head. ``forward`` scores a batch of sentences against skill labels."""
 
@@ -178,6 +203,18 @@ class ContextMatchModel(PreTrainedModel):
         pooled = nn.functional.normalize(mean_pool(token_embeddings.float(), attention_mask), dim=-1)
         weights = torch.tensor(self.config.gate_weights, device=pooled.device)
         return torch.sigmoid(pooled @ weights + self.config.gate_bias)
+
+    def ad_relevance(self, relevance, sentences, best_scores, fifth_scores):
+        """The gate's second step over one ad's consecutive sentences: their first-step ``relevance`` (from
+        :meth:`relevance`), texts, best and fifth-best skill scores -> probabilities (list); unchanged when the
+        config has no ``gate_context``."""
+        if not self.config.gate_context:
+            return list(relevance)
+        n = len(relevance)
+        return [context_relevance(context_features(relevance[i], relevance[i - 1] if i else None,
+                                                   relevance[i + 1] if i + 1 < n else None, sentences[i],
+                                                   best_scores[i], fifth_scores[i]), self.config.gate_context)
+                for i in range(n)]
 
     def attention_weights(self, token_embeddings, attention_mask, skill_embeddings):
         """The evidence: alpha (batch, tokens, skills) of each sentence token for each given skill.

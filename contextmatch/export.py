@@ -75,7 +75,8 @@ def decision_layer(config) -> str:
     """The gate, selection and grouping of a model's config in words, for its card."""
     parts = []
     if getattr(config, "gate_threshold", None) is not None:
-        parts.append(f"relevance gate (a logistic regression on the mean-pooled sentence vector) with cut-off "
+        context = " and its neighbours in the ad" if getattr(config, "gate_context", None) else ""
+        parts.append(f"relevance gate (logistic regressions on the mean-pooled sentence vector{context}) with cut-off "
                      f"{config.gate_threshold}")
     if getattr(config, "selection_weights", None):
         parts.append(f"calibrated selection with cut-off {config.selection_cutoff}")

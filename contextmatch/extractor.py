@@ -18,12 +18,14 @@ from .selection import Redundancy, SelectionRule
 from .text import clean_text, split_sentences
 from .labels import DEFAULT_AGGREGATION, DEFAULT_SKILL_LABELS, SKILL_LABEL_MODES, label_table, parse_aggregation
 from .topk import bound_dtype, candidate_skill_scores, label_topk, unit_rows
+from modeling_contextmatch import context_features, context_relevance
 
 DEFAULT_TOP_K = 5
 SCORING_MODES = ("bound", "full")
 EVIDENCE_MIN_WEIGHT = 0.1  # words carrying less attention than this are not listed as evidence
 EVIDENCE_MAX_WORDS = 5
 DECISION_CHUNK = 4096  # sentences ranked before their candidates are decided and the rest dropped
+CONTEXT_DEPTH = 5  # the gate's second step reads a sentence's best and fifth-best scores
 
 
 @dataclass
@@ -294,14 +296,24 @@ class SkillExtractor:
             raise ValueError(f"top_k must be at least 1, got {top_k}")
         rule = self.rule(threshold)
         flat = [text[a:b] for text, ad_spans in zip(texts, spans) for a, b in ad_spans]
+        ad_of = [n for n, ad_spans in enumerate(spans) for _ in ad_spans]
+        context = getattr(self.model.config, "gate_context", None)
+        depth = self.candidates(top_k)
+        ranked = max(depth, CONTEXT_DEPTH) if context else depth  # the gate's second step reads the 5th score
+        first: list[float | None] = [None] * len(flat)  # the gate's first step, sentence by sentence
         relevance: list[float | None] = [None] * len(flat)
         decided: list[list[SkillMatch]] = []
         for start in range(0, len(flat), DECISION_CHUNK):  # candidates are decided a chunk at a time: flat memory
-            part = relevance[start : start + DECISION_CHUNK]
-            matches = self._match_sentences(flat[start : start + DECISION_CHUNK], self.candidates(top_k), progress,
-                                            part)
-            relevance[start : start + DECISION_CHUNK] = part
-            decided += [self.decide(m, r, rule, top_k) for m, r in zip(matches, part)]
+            end = min(start + DECISION_CHUNK, len(flat))
+            stop = min(end + 1, len(flat)) if context else end  # one more: the next sentence's first step
+            part = first[start:stop]
+            matches = self._match_sentences(flat[start:stop], ranked, progress, part)
+            first[start:stop] = part
+            for i in range(start, end):
+                found = matches[i - start]
+                relevance[i] = first[i] if not context or first[i] is None else self._in_context(i, first, ad_of,
+                                                                                                 flat[i], found)
+                decided.append(self.decide(found[:depth], relevance[i], rule, top_k))
         results, position = [], 0
         for text, ad_spans in zip(texts, spans):
             sentences = []
@@ -311,6 +323,17 @@ class SkillExtractor:
             position += len(ad_spans)
             results.append(Extraction(text, sentences, self._summarise(sentences)))
         return results
+
+    def _in_context(self, i: int, first: list, ad_of: list[int], sentence: str, found: list[SkillMatch]) -> float:
+        """The gate's second step for flat sentence ``i``: its first-step relevance beside its neighbours' in the
+        same ad, its length, a heading's colon and its best and fifth-best scores
+        (``modeling_contextmatch.context_features``)."""
+        def neighbour(j: int) -> float | None:
+            return first[j] if 0 <= j < len(first) and ad_of[j] == ad_of[i] else None
+
+        scores = [m.score for m in found[:CONTEXT_DEPTH]] or [0.0]
+        features = context_features(first[i], neighbour(i - 1), neighbour(i + 1), sentence, scores[0], scores[-1])
+        return context_relevance(features, self.model.config.gate_context)
 
     def score_sentences(self, sentences: Sequence[str], progress: bool = False) -> torch.Tensor:
         """Scores (sentences, skills) of every ESCO skill, for ranking and evaluation (a long sentence takes the

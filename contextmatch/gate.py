@@ -1,9 +1,13 @@
 """The relevance gate: does a sentence state a skill, knowledge or requirement at all?
 
-A logistic regression on the unit mean-pooled token embeddings of the sentence, the vectors the model computes
-anyway for scoring. It is trained on real job-ad text (SkillSpan train: a sentence is positive when it holds a
-SKILL or KNOWLEDGE span) by ``scripts/train_gate.py``; its weights and cut-off live in the model's config
-(``gate_weights``, ``gate_bias``, ``gate_threshold``) and ``ContextMatchModel.relevance`` applies it.
+Two steps, both logistic regressions. The first reads the sentence alone: its unit mean-pooled token embeddings,
+the vectors the model computes anyway for scoring. The second reads the ad around it: the first step's logits of
+the sentence and of its neighbours in the ad, its length, a heading's colon, and its best and fifth-best skill
+scores (``modeling_contextmatch.context_features``). Both are trained on real job-ad text (SkillSpan train: a
+sentence is positive when it holds a SKILL or KNOWLEDGE span; Skill-XL ``select``: its ``relevant`` column) by
+``scripts/train_gate.py``; their weights and the cut-off live in the model's config (``gate_weights``,
+``gate_bias``, ``gate_context``, ``gate_threshold``) and ``ContextMatchModel.relevance`` and ``.ad_relevance``
+apply them.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Sequence
 
 import torch
 
-from modeling_contextmatch import mean_pool
+from modeling_contextmatch import context_features, mean_pool
 
 
 def skillspan_sentences(path: Path) -> tuple[list[str], list[int]]:
@@ -30,6 +34,36 @@ def skillspan_sentences(path: Path) -> tuple[list[str], list[int]]:
                 texts.append(" ".join(row["tokens"]))
                 labels.append(int(any(t != "O" for t in row["tags_skill"] + row["tags_knowledge"])))
     return texts, labels
+
+
+def skillspan_postings(path: Path) -> list[int]:
+    """The posting id of each sentence of a SkillSpan JSON-lines file, in the order of :func:`skillspan_sentences`."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as handle:
+        return [json.loads(line)["idx"] for line in handle if line.strip()]
+
+
+def context_rows(first: Sequence[float], ads: Sequence, texts: Sequence[str], best: Sequence[float],
+                 fifth: Sequence[float]) -> list[list[float]]:
+    """Second-step features of consecutive sentences (``ads``: each one's ad; neighbours count within an ad).
+
+    >>> [[round(v, 2) for v in row[:3]] for row in context_rows([0.5, 0.9, 0.1], ["a", "a", "b"], ["x", "y", "z"],
+    ...                                                          [0.7] * 3, [0.6] * 3)]
+    [[0.0, 0.0, 2.2], [2.2, 0.0, 0.0], [-2.2, 0.0, 0.0]]
+    """
+    n = len(first)
+
+    def neighbour(i: int, j: int) -> float | None:
+        return first[j] if 0 <= j < n and ads[j] == ads[i] else None
+
+    return [context_features(first[i], neighbour(i, i - 1), neighbour(i, i + 1), texts[i], best[i], fifth[i])
+            for i in range(n)]
+
+
+def top_scores(extractor, sentences: Sequence[str]) -> tuple[list[float], list[float]]:
+    """Each sentence's best and fifth-best skill scores, as the pipeline ranks them."""
+    top = extractor.score_sentences(sentences, progress=True).topk(5, dim=1).values
+    return top[:, 0].tolist(), top[:, 4].tolist()
 
 
 @torch.inference_mode()

@@ -55,9 +55,11 @@ def main() -> int:
         for run in sorted(label_level, key=lambda r: (r["benchmark"], KIND_ORDER.get(r["kind"], 9))):
             lines.append(row(f"{run['benchmark'].upper()}: {run['system']}", run, ads=False))
     gate = json.loads((RESULTS / "gate.json").read_text())
+    first = gate["first_step"]
     lines += ["", f"Relevance gate: ROC AUC {gate['auc']['skill-xl-report']:.3f} on Skill-XL `report` (`relevant`) "
-              f"and {gate['auc']['skillspan-dev']:.3f} on SkillSpan dev (a SKILL or KNOWLEDGE span), "
-              f"{gate['auc_trained_on_skillspan_only']['skill-xl-report']:.3f} on `report` when trained on SkillSpan "
+              f"and {gate['auc']['skillspan-dev']:.3f} on SkillSpan dev (a SKILL or KNOWLEDGE span); the sentence "
+              f"alone (first step) {first['auc']['skill-xl-report']:.3f} and {first['auc']['skillspan-dev']:.3f}, "
+              f"{first['auc_trained_on_skillspan_only']['skill-xl-report']:.3f} on `report` when trained on SkillSpan "
               "alone.", "", "![precision-recall on Skill-XL report](results/extraction/extraction_pr.svg)", END]
     text = README.read_text(encoding="utf-8")
     if START not in text:

@@ -1,4 +1,4 @@
-"""Train the relevance gate of a model on SkillSpan train and write it into the model's config.
+"""Train the two-step relevance gate of a model and write it into the model's config.
 
     python scripts/train_gate.py                   # the shipped default model; writes results/extraction/gate.json
     python scripts/train_gate.py --write           # ... and stores gate_weights / gate_bias in its config.json
@@ -10,8 +10,12 @@ Training text: SkillSpan train sentences, positive when they hold a SKILL or KNO
 (SkillSpan alone reaches ROC AUC 0.87 on ``report``: its tech and house postings differ from Skill-XL's mix of US
 ads). The L2 strength is chosen by 5-fold cross-validation over the ``select`` ads (ROC AUC of the held-out fold);
 AUC is reported on Skill-XL ``report`` and SkillSpan dev, which the gate never sees. Sentences are encoded as
-``contextmatch extract`` encodes them by default (``--quantize auto``). The gate's cut-off is chosen with the selection rule by
-``scripts/tune_selection.py``.
+``contextmatch extract`` encodes them by default (``--quantize auto``).
+
+The second step (``contextmatch.gate``) reads the ad around each sentence. It is trained on the ``select``
+sentences, with the first step's out-of-fold probabilities as its inputs (so that it sees them as they will be on
+unseen text), its L2 strength again chosen by 5-fold cross-validation over the ``select`` ads. The gate's cut-off
+is chosen with the selection rule by ``scripts/tune_selection.py``.
 """
 
 from __future__ import annotations
@@ -30,12 +34,16 @@ sys.path.insert(0, str(ROOT))
 from contextmatch.benchmarks import BENCHMARK_DIR, NAMED  # noqa: E402
 from contextmatch.extraction_eval import RESULTS_DIR, skill_xl_halves  # noqa: E402
 from contextmatch.extractor import SkillExtractor  # noqa: E402
-from contextmatch.gate import fit_gate, gate_probabilities, gate_vectors, roc_auc, skillspan_sentences  # noqa: E402
+from contextmatch.gate import (  # noqa: E402
+    context_rows, fit_gate, gate_probabilities, gate_vectors, roc_auc, skillspan_postings, skillspan_sentences, top_scores,
+)
 from contextmatch.models import default_model, update_config  # noqa: E402
 
 TRAIN = ROOT / "contextmatch" / "data" / "training" / "skillspan_train.json.gz"
 DEV = BENCHMARK_DIR / "skillspan_dev.json.gz"
 STRENGTHS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+CONTEXT_STRENGTHS = (0.1, 1.0, 10.0)
+FOLDS = 5
 
 
 def normal(text: str) -> str:
@@ -63,6 +71,20 @@ def benchmark_texts() -> set[str]:
     return texts
 
 
+def fit_context(rows: list[list[float]], labels: list[int], strength: float) -> list[float]:
+    """Second-step weights, then the bias (L2, inverse strength ``strength``)."""
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=strength, max_iter=5000).fit(rows, labels)
+    return [round(float(w), 6) for w in model.coef_[0]] + [round(float(model.intercept_[0]), 6)]
+
+
+def context_probabilities(rows: list[list[float]], weights: list[float]) -> list[float]:
+    from modeling_contextmatch import context_relevance
+
+    return [context_relevance(row, weights) for row in rows]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="model folder (default: the shipped default model)")
@@ -79,52 +101,85 @@ def main(argv=None) -> int:
     held_out = {normal(t) for t in halves["report"][0]} | {normal(t) for t in skillspan_sentences(DEV)[0]} | {
         normal(row["sentence"]) for name in ("tech", "house") for path in NAMED[name].values()
         for row in csv.DictReader(open(path, encoding="utf-8", newline=""))}
-    select_rows = [row for row in zip(*halves["select"]) if normal(row[0]) not in held_out]
-    select_texts, select_labels, select_ads = (list(column) for column in zip(*select_rows))
+    select_texts, select_labels, select_ads = halves["select"]  # every select sentence: the neighbours of the rest
+    usable = torch.tensor([normal(t) not in held_out for t in select_texts])  # trained and scored on
     select = gate_vectors(extractor, select_texts)
-    evaluation = {name: (labels, gate_vectors(extractor, texts)) for name, (texts, labels) in
-                  [("skill-xl-report", halves["report"][:2]), ("skillspan-dev", skillspan_sentences(DEV))]}
-    folds = sorted(set(select_ads))
-    fold_of = {ad: n % 5 for n, ad in enumerate(folds)}
-    curve = []
-    for strength in STRENGTHS:
+    dev_texts, dev_labels = skillspan_sentences(DEV)
+    evaluation = {"skill-xl-report": (*halves["report"], gate_vectors(extractor, halves["report"][0])),
+                  "skillspan-dev": (dev_texts, dev_labels, skillspan_postings(DEV), gate_vectors(extractor, dev_texts))}
+    fold_of = {ad: n % FOLDS for n, ad in enumerate(sorted(set(select_ads)))}
+    folds = torch.tensor([fold_of[a] for a in select_ads])
+
+    def used(values):
+        return [v for v, u in zip(values, usable.tolist()) if u]
+
+    curve, out_of_fold = [], {}
+    for strength in STRENGTHS:  # the first step
         scores = [0.0] * len(select_texts)
-        for fold in range(5):
-            held = torch.tensor([fold_of[a] == fold for a in select_ads])
-            weights, bias = fit_gate(torch.cat([train, select[~held]]),
-                                     train_labels + [y for y, h in zip(select_labels, held) if not h], strength)
-            for i in held.nonzero().flatten().tolist():
-                scores[i] = float(gate_probabilities(select[i : i + 1], weights, bias))
-        curve.append({"C": strength, "cv_auc_select": round(roc_auc(scores, select_labels), 4)})
-        print(f"C={strength:<5} cross-validated ROC AUC on select {curve[-1]['cv_auc_select']:.4f}")
+        for fold in range(FOLDS):
+            fit = usable & (folds != fold)
+            weights, bias = fit_gate(torch.cat([train, select[fit]]),
+                                     train_labels + [y for y, f in zip(select_labels, fit.tolist()) if f], strength)
+            for i, p in zip((folds == fold).nonzero().flatten().tolist(),
+                            gate_probabilities(select[folds == fold], weights, bias).tolist()):
+                scores[i] = p
+        out_of_fold[strength] = scores
+        curve.append({"C": strength, "cv_auc_select": round(roc_auc(used(scores), used(select_labels)), 4)})
+        print(f"first step C={strength:<5} cross-validated ROC AUC on select {curve[-1]['cv_auc_select']:.4f}")
     best = dict(max(curve, key=lambda point: point["cv_auc_select"]))
-    best["weights"], best["bias"] = fit_gate(torch.cat([train, select]), train_labels + select_labels, best["C"])
-    best["auc"] = {name: round(roc_auc(gate_probabilities(vectors, best["weights"], best["bias"]).tolist(), labels), 4)
-                   for name, (labels, vectors) in evaluation.items()}
+    best["weights"], best["bias"] = fit_gate(torch.cat([train, select[usable]]), train_labels + used(select_labels),
+                                             best["C"])
+    first = {name: gate_probabilities(vectors, best["weights"], best["bias"]).tolist()
+             for name, (*_, vectors) in evaluation.items()}
+    best["auc"] = {name: round(roc_auc(first[name], labels), 4) for name, (_, labels, *_) in evaluation.items()}
     alone = fit_gate(train, train_labels, best["C"])
     skillspan_only = {name: round(roc_auc(gate_probabilities(vectors, *alone).tolist(), labels), 4)
-                      for name, (labels, vectors) in evaluation.items()}
+                      for name, (_, labels, _, vectors) in evaluation.items()}
+
+    # the second step, on the first step's out-of-fold probabilities of the select sentences
+    rows = context_rows(out_of_fold[best["C"]], select_ads, select_texts, *top_scores(extractor, select_texts))
+    context_curve = []
+    for strength in CONTEXT_STRENGTHS:
+        scores = [0.0] * len(rows)
+        for fold in range(FOLDS):
+            fit = (usable & (folds != fold)).tolist()
+            weights = fit_context([r for r, f in zip(rows, fit) if f], [y for y, f in zip(select_labels, fit) if f],
+                                  strength)
+            for i in (folds == fold).nonzero().flatten().tolist():
+                scores[i] = context_probabilities([rows[i]], weights)[0]
+        context_curve.append({"C": strength, "cv_auc_select": round(roc_auc(used(scores), used(select_labels)), 4)})
+        print(f"second step C={strength:<5} cross-validated ROC AUC on select {context_curve[-1]['cv_auc_select']:.4f}")
+    context = dict(max(context_curve, key=lambda point: point["cv_auc_select"]))
+    context["weights"] = fit_context(used(rows), used(select_labels), context["C"])
+    context["auc"] = {}
+    for name, (texts_, labels_, ads_, _) in evaluation.items():
+        eval_rows = context_rows(first[name], ads_, texts_, *top_scores(extractor, texts_))
+        context["auc"][name] = round(roc_auc(context_probabilities(eval_rows, context["weights"]), labels_), 4)
+
     result = {
         "model": folder.name,
         "train": {"skillspan": {"file": str(TRAIN.relative_to(ROOT)), "sentences": len(texts),
                                 "removed_as_benchmark": len(texts) - len(kept), "positives": sum(train_labels),
                                 "negatives": len(train_labels) - sum(train_labels)},
-                  "skill_xl_select": {"sentences": len(select_texts), "positives": sum(select_labels),
-                                      "removed_as_held_out": len(halves["select"][0]) - len(select_texts)}},
+                  "skill_xl_select": {"sentences": int(usable.sum()), "positives": sum(used(select_labels)),
+                                      "removed_as_held_out": len(select_texts) - int(usable.sum())}},
         "chosen_on": "5-fold cross-validation over the skill-xl select ads (ROC AUC of relevant)",
-        "C": best["C"],
-        "cv_auc_select": best["cv_auc_select"],
-        "auc": best["auc"],
-        "auc_trained_on_skillspan_only": skillspan_only,
-        "curve": curve,
+        "auc": context["auc"],
+        "first_step": {"C": best["C"], "cv_auc_select": best["cv_auc_select"], "auc": best["auc"],
+                       "auc_trained_on_skillspan_only": skillspan_only, "curve": curve},
+        "second_step": {"features": ["first-step logit", "previous sentence's", "next sentence's", "log(1 + words)",
+                                     "ends with a colon", "best score", "best minus fifth-best score"],
+                        "C": context["C"], "cv_auc_select": context["cv_auc_select"], "weights": context["weights"],
+                        "curve": context_curve},
         "command": "python scripts/train_gate.py" + (f" --model {args.model}" if args.model else ""),
     }
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     (RESULTS_DIR / "gate.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"chosen C={best['C']}: ROC AUC " + ", ".join(f"{k} {v:.4f}" for k, v in best["auc"].items()))
+    print("ROC AUC, first step: " + ", ".join(f"{k} {v:.4f}" for k, v in best["auc"].items()) +
+          "; both steps: " + ", ".join(f"{k} {v:.4f}" for k, v in context["auc"].items()))
     if args.write:
         path = update_config(folder, gate_weights=[round(w, 6) for w in best["weights"]],
-                             gate_bias=round(best["bias"], 6))
+                             gate_bias=round(best["bias"], 6), gate_context=context["weights"])
         print(f"wrote the gate into {path}")
     return 0
 

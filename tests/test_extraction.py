@@ -99,17 +99,21 @@ def test_selection_keeps_a_multi_skill_sentence_and_drops_the_tail():
 
 
 def test_gate_relevance_is_the_remote_code_formula(extractor):
-    from contextmatch.gate import gate_probabilities, gate_vectors
+    from contextmatch.gate import gate_probabilities, gate_vectors, top_scores
 
     config = extractor.model.config
     if not config.gate_weights:
         pytest.skip("the shipped model has no gate")
     sentences = ["Your profile", "You build data pipelines in Python and SQL.", "We offer 30 days of holiday."]
     result = extractor.extract_sentences([sentences], threshold=-1.0)[0]
-    expected = gate_probabilities(gate_vectors(extractor, sentences), config.gate_weights, config.gate_bias)
+    first = gate_probabilities(gate_vectors(extractor, sentences), config.gate_weights, config.gate_bias).tolist()
+    expected = torch.tensor(extractor.model.ad_relevance(first, sentences, *top_scores(extractor, sentences)))
     got = torch.tensor([s.relevance for s in result.sentences])
-    assert torch.allclose(got, expected, atol=1e-5)
+    assert torch.allclose(got, expected, atol=1e-4)
     assert got[1] > got[0] and got[1] > got[2]
+    if config.gate_context:  # the second step reads the neighbours: the same sentence alone scores otherwise
+        alone = extractor.extract_sentences([[sentences[1]]], threshold=-1.0)[0].sentences[0].relevance
+        assert abs(alone - float(got[1])) > 1e-4
 
 
 def test_gated_sentences_report_nothing_and_no_gate_reports_them(model_and_tokenizer):
@@ -128,6 +132,19 @@ def test_gated_sentences_report_nothing_and_no_gate_reports_them(model_and_token
         assert (not a.skills) == (a.relevance < rule.gate)
         assert b.skills
     assert with_gate[2].skills
+
+
+def test_gate_context_is_the_same_across_decision_chunks_and_ads(model_and_tokenizer, monkeypatch):
+    from contextmatch import extractor as module
+
+    extractor = module.SkillExtractor(model_and_tokenizer, threshold=-1.0)
+    ads = [["Your profile", "You write Python and SQL.", "We offer a bike lease."], ["You speak German."]]
+    whole = [s.relevance for r in extractor.extract_sentences(ads) for s in r.sentences]
+    monkeypatch.setattr(module, "DECISION_CHUNK", 2)  # chunks end inside the first ad and at the ad boundary
+    chunked = [s.relevance for r in extractor.extract_sentences(ads) for s in r.sentences]
+    assert chunked == pytest.approx(whole, abs=1e-6)
+    alone = extractor.extract_sentences([ads[1]])[0].sentences[0].relevance
+    assert alone == pytest.approx(whole[3], abs=1e-6)  # the previous ad is not its context
 
 
 def test_groups_fold_near_duplicates_and_ad_groups_are_consistent(model_and_tokenizer):
