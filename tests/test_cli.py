@@ -44,7 +44,9 @@ def test_default_json_reports_groups_and_skips_gated_sentences():
         for skill in sentence["skills"]:
             group = ad["skills"][skill["group"]]
             assert sentence["index"] in group["sentences"] and group["score"] >= skill["score"]
-    assert any(s["alternatives"] for s in ad["skills"])  # near-duplicates are folded into groups
+    config = json.loads((ROOT / "contextmatch" / "models" / "contextmatch-default" / "config.json").read_text())
+    if config.get("group_similarity") is not None:  # the rule chosen on select folds near-identical label vectors
+        assert any(s["alternatives"] for s in ad["skills"])
 
 
 def test_jsonl_in_jsonl_and_csv_out(tmp_path):
