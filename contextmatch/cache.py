@@ -42,12 +42,16 @@ def labels_fingerprint(labels: list[str], *settings) -> str:
     return digest.hexdigest()
 
 
-def skill_matrix(model, tokenizer, labels: list[str], esco_version: str, batch_size: int = 256) -> torch.Tensor:
-    """The (labels, dim) skill embedding matrix of ``model``, loaded from the cache or computed and cached."""
+def skill_matrix(model, tokenizer, labels: list[str], esco_version: str, batch_size: int = 256,
+                 compute: bool = True) -> torch.Tensor | None:
+    """The (labels, dim) skill embedding matrix of ``model``, loaded from the cache or computed and cached
+    (``compute=False``: ``None`` when it is not cached)."""
     key = f"{model_fingerprint(model)}-{labels_fingerprint(labels, model.config.max_skill_length)}"
     path = cache_dir() / "skill_embeddings" / f"esco-{esco_version}-{key}.safetensors"
     if path.exists():
         return load_file(path)["embeddings"]
+    if not compute:
+        return None
     parts = []
     from tqdm.auto import tqdm
 
@@ -69,8 +73,16 @@ def skill_matrix(model, tokenizer, labels: list[str], esco_version: str, batch_s
     return embeddings
 
 
-def label_matrix(model, tokenizer, labels, esco_version: str) -> torch.Tensor:
+def label_matrix(model, tokenizer, labels, esco_version: str,
+                 encode_alternatives: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The (labels, dim) matrix of a :class:`contextmatch.labels.LabelTable`: the preferred labels' skill matrix
-    (the same cache entry as :func:`skill_matrix` of the skill labels) followed by the alternative labels' matrix."""
+    (the same cache entry as :func:`skill_matrix` of the skill labels) followed by the alternative labels' matrix,
+    and ``None``. With ``encode_alternatives=False`` and no cached alternative matrix, the alternative rows are zeros
+    and the second value (labels,) marks them not encoded yet, for the caller to encode the few it needs."""
     preferred = skill_matrix(model, tokenizer, labels.labels[: labels.skills], esco_version)
-    return torch.cat([preferred, skill_matrix(model, tokenizer, labels.alt_labels, esco_version)])
+    alternatives = skill_matrix(model, tokenizer, labels.alt_labels, esco_version, compute=encode_alternatives)
+    if alternatives is not None:
+        return torch.cat([preferred, alternatives]), None
+    missing = torch.zeros(len(labels.labels), dtype=torch.bool)
+    missing[labels.skills :] = True
+    return torch.cat([preferred, preferred.new_zeros((len(labels.alt_labels), preferred.shape[1]))]), missing

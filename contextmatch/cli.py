@@ -88,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     extract.add_argument("--label-aggregation", metavar="SPEC",
                          help="with all labels: mix:W (W x preferred + (1 - W) x best label), max or softmax:T "
                               "(default: the one chosen on validation, contextmatch.labels.DEFAULT_AGGREGATION)")
+    extract.add_argument("--label-pool", type=_positive, metavar="N",
+                         help="with all labels: rank by preferred label first and score every label of only the "
+                              "N best skills (close to the exact ranking at the preferred-label speed; default: "
+                              "exact over all labels)")
     extract.add_argument("--batch-size", type=_positive, default=32, help="sentences encoded at once (default: 32)")
     extract.add_argument("--ads-per-chunk", type=_positive, default=64,
                          help="ads read and scored together when streaming JSONL/CSV (default: 64)")
@@ -129,7 +133,8 @@ def _extract(args) -> int:
                                batch_size=args.batch_size, device=args.device, quantize=args.quantize,
                                backend=args.backend, threads=args.threads,
                                skill_labels=args.skill_labels or DEFAULT_SKILL_LABELS,
-                               label_aggregation=args.label_aggregation or DEFAULT_AGGREGATION, gate=args.gate,
+                               label_aggregation=args.label_aggregation or DEFAULT_AGGREGATION,
+                               label_pool=args.label_pool, gate=args.gate,
                                grouping=args.grouping, margin=args.margin)
     if args.verbose:
         import torch

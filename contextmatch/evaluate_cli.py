@@ -53,6 +53,9 @@ def register(commands) -> None:
                         help="with --skill-labels all: mix:W (W x preferred + (1 - W) x best label), max or "
                              "softmax:T (default: the one chosen on validation, "
                              "contextmatch.labels.DEFAULT_AGGREGATION)")
+    parser.add_argument("--label-pool", type=int, metavar="N",
+                        help="with --skill-labels all: score every label of only the N best skills by preferred "
+                             "label (default: exact over all labels)")
     parser.add_argument("--format", choices=("table", "json"), default="table", help="stdout format (default: table)")
     parser.add_argument("--results-dir", type=Path, help="where results files go (default: results/skills)")
     parser.add_argument("--no-save", action="store_true", help="do not write results files")
@@ -114,7 +117,7 @@ def run(args) -> int:
 
     from .labels import DEFAULT_AGGREGATION
 
-    labels = (args.skill_labels, args.label_aggregation or DEFAULT_AGGREGATION)
+    labels = (args.skill_labels, args.label_aggregation or DEFAULT_AGGREGATION, args.label_pool)
     systems = baseline_systems(args.model, *labels) if args.baselines else [System(args.system, args.model, *labels)]
     results_dir = None if args.no_save else (args.results_dir or RESULTS_DIR)
     results = evaluate_benchmarks(systems, [(b, args.split) for b in args.benchmark or ["tech"]],

@@ -38,6 +38,7 @@ class System:
     model: str | None = None
     skill_labels: str = "preferred"
     label_aggregation: str = DEFAULT_AGGREGATION
+    label_pool: int | None = None
 
     @property
     def name(self) -> str:
@@ -45,7 +46,8 @@ class System:
             return "BM25 over ESCO labels"
         label = _model_label(self.model)
         if self.kind == "contextmatch" and self.skill_labels == "all":
-            return f"ConTeXT-match, {label}, all labels {self.label_aggregation}"
+            pool = f", pool {self.label_pool}" if self.label_pool else ""
+            return f"ConTeXT-match, {label}, all labels {self.label_aggregation}{pool}"
         if self.kind == "contextmatch":
             return f"ConTeXT-match, {label}"
         return f"mean-pooled cosine, {label.removesuffix(' (zero-shot)')}"
@@ -81,7 +83,7 @@ def score_matrix(system: System, sentences: list[str], esco_version: str = DEFAU
     from .extractor import SkillExtractor
 
     extractor = SkillExtractor(system.model, esco_version=esco_version, skill_labels=system.skill_labels,
-                               label_aggregation=system.label_aggregation)
+                               label_aggregation=system.label_aggregation, label_pool=system.label_pool)
     if system.kind == "contextmatch":
         return extractor.score_sentences(sentences, progress=True)
     if system.kind == "cosine":
@@ -143,7 +145,8 @@ def evaluate_system(system: System, benchmark: Benchmark, esco_version: str = DE
         "system": system.name,
         "kind": system.kind,
         "model": system.model,
-        **({"skill_labels": system.skill_labels, "label_aggregation": system.label_aggregation}
+        **({"skill_labels": system.skill_labels, "label_aggregation": system.label_aggregation,
+            **({"label_pool": system.label_pool} if system.label_pool else {})}
            if system.skill_labels != "preferred" else {}),
         "benchmark": benchmark.name,
         "split": benchmark.split,
@@ -171,7 +174,7 @@ def write_result(result: dict, results_dir: Path = RESULTS_DIR) -> Path:
 
 
 def baseline_systems(model: str | None, skill_labels: str = "preferred",
-                     label_aggregation: str = DEFAULT_AGGREGATION) -> list[System]:
+                     label_aggregation: str = DEFAULT_AGGREGATION, label_pool: int | None = None) -> list[System]:
     """The model itself (scored with ``skill_labels``), plus BM25, the base encoder's mean-pooled cosine and its
     zero-shot ConTeXT scoring."""
     from .models import MINILM, default_model
@@ -182,8 +185,8 @@ def baseline_systems(model: str | None, skill_labels: str = "preferred",
     if config_file.exists():
         base_model = json.loads(config_file.read_text()).get("base_model") or ""
         base = base_model.split("/")[-1] or name
-    systems = [System("contextmatch", model, skill_labels, label_aggregation), System("bm25"), System("cosine", base),
-               System("contextmatch", base)]
+    systems = [System("contextmatch", model, skill_labels, label_aggregation, label_pool), System("bm25"),
+               System("cosine", base), System("contextmatch", base)]
     unique = []
     for system in systems:
         if system.name not in [s.name for s in unique]:

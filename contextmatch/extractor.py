@@ -17,7 +17,7 @@ from .runtime import configure_threads
 from .selection import Redundancy, SelectionRule
 from .text import clean_text, split_sentences
 from .labels import DEFAULT_AGGREGATION, DEFAULT_SKILL_LABELS, SKILL_LABEL_MODES, label_table, parse_aggregation
-from .topk import bound_dtype, candidate_skill_scores, label_topk, unit_rows
+from .topk import bound_dtype, candidate_skill_scores, label_topk, pool_members, pooled_label_topk, unit_rows
 from modeling_contextmatch import context_features, context_relevance
 
 DEFAULT_TOP_K = 5
@@ -170,18 +170,25 @@ class SkillExtractor:
             of the skill (preferred and alternative, :mod:`contextmatch.labels`) and aggregates them.
         label_aggregation: how ``"all"`` aggregates a skill's label scores: ``mix:W`` (W times the preferred
             label's score plus 1 - W times the best label's), ``max`` or ``softmax:T``.
+        label_pool: with ``"all"``, rank the skills by their preferred label first and score every label of only
+            the best ``label_pool`` of them (:func:`contextmatch.topk.pooled_label_topk`: close to the exact ranking
+            at the cost of the preferred-label one); ``None`` (default) ranks exactly over every label.
     """
 
     def __init__(self, model=None, esco_version: str = DEFAULT_ESCO_VERSION, top_k: int = DEFAULT_TOP_K,
                  threshold: float | None = None, batch_size: int = 32, device: str | None = None,
                  quantize: str | None = None, backend: str = "torch", threads: int | None = None,
                  scoring: str = "bound", gate: bool = True, grouping: bool = True, margin: float | None = None,
-                 skill_labels: str = DEFAULT_SKILL_LABELS, label_aggregation: str = DEFAULT_AGGREGATION):
+                 skill_labels: str = DEFAULT_SKILL_LABELS, label_aggregation: str = DEFAULT_AGGREGATION,
+                 label_pool: int | None = None):
         if scoring not in SCORING_MODES:
             raise ValueError(f"unknown scoring {scoring!r}: choose one of {', '.join(SCORING_MODES)}")
         if skill_labels not in SKILL_LABEL_MODES:
             raise ValueError(f"unknown skill_labels {skill_labels!r}: choose one of {', '.join(SKILL_LABEL_MODES)}")
+        if label_pool is not None and (skill_labels != "all" or label_pool < 1):
+            raise ValueError(f"label_pool={label_pool!r} needs skill_labels='all' and a positive number of skills")
         self.label_weight, self.label_temperature = parse_aggregation(label_aggregation)
+        self.label_pool = label_pool
         self.model, self.tokenizer = model if isinstance(model, tuple) else load_model(model, device)
         if self.model.device.type == "cpu":
             configure_threads(threads)
@@ -198,13 +205,18 @@ class SkillExtractor:
         if skill_labels == "all":  # label_embeddings (labels, dim); skill_labels (skills, n): rows of each skill
             table = label_table(self.skills)
             self.labels = table.labels
-            self.label_embeddings = label_matrix(self.model, self.tokenizer, table, esco_version).to(self.model.device)
+            # a pool encodes the alternative labels it needs on first use, unless every label is cached already
+            matrix, self._unencoded = label_matrix(self.model, self.tokenizer, table, esco_version,
+                                                   encode_alternatives=label_pool is None)
+            self.label_embeddings = matrix.to(self.model.device)
             self.skill_labels = table.skill_labels().to(self.model.device)
         else:
             self.labels, self.label_embeddings = self.esco.skill_labels, self.skill_embeddings
             self.skill_labels = torch.arange(len(self.skills), device=self.model.device).unsqueeze(1)
-        self.unit_labels = unit_rows(self.label_embeddings).to(bound_dtype(self.model.device))
-        self.unit_skills = self.unit_labels[: len(self.skills)]  # the preferred labels come first
+            self._unencoded = None
+        self.unit_skills = unit_rows(self.skill_embeddings).to(bound_dtype(self.model.device))
+        exact_labels = skill_labels == "all" and label_pool is None  # only the exact all-label bound reads them
+        self.unit_labels = unit_rows(self.label_embeddings).to(self.unit_skills) if exact_labels else self.unit_skills
         self.quantize, self.backend = resolve_quantize(quantize, backend, self.model.device.type), backend
         self.encoder_name = encoder_name(self.quantize, backend)
         self.encoder = sentence_encoder(self.model, self.quantize, backend)  # the model's encoder unless quantized
@@ -337,16 +349,42 @@ class SkillExtractor:
 
     def score_sentences(self, sentences: Sequence[str], progress: bool = False) -> torch.Tensor:
         """Scores (sentences, skills) of every ESCO skill, for ranking and evaluation (a long sentence takes the
-        best score over its windows)."""
-        scores = torch.full((len(sentences), len(self.skills)), -2.0)
+        best score over its windows). With a ``label_pool``, the skills outside a window's pool rank after it, in
+        preferred-label order (their preferred score minus 4), as :meth:`extract` never reports them."""
+        scores = torch.full((len(sentences), len(self.skills)), -6.0 if self.label_pool else -2.0)
         for windows, tokens, mask, _ in self._encoded_batches(sentences, progress):
-            batch_scores = self.model.score_skills(tokens, mask, self.label_embeddings, self.skill_labels,
-                                                   self.label_weight, self.label_temperature)
+            if self.label_pool is None:
+                batch_scores = self.model.score_skills(tokens, mask, self.label_embeddings, self.skill_labels,
+                                                       self.label_weight, self.label_temperature)
+            else:
+                batch_scores = self._pooled_scores(tokens, mask)
             for window, row in zip(windows, batch_scores):
                 scores[window.sentence] = torch.maximum(scores[window.sentence], row.cpu())
         return scores
 
     # ---- internals ----------------------------------------------------------------------------------------------
+
+    def _pooled_scores(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Every skill's score under :attr:`label_pool` (see :meth:`score_sentences`)."""
+        preferred = self.model.score(tokens, mask, self.skill_embeddings)
+        members = preferred.topk(min(self.label_pool, preferred.shape[1]), dim=1).indices
+        self._encode_pool(members)
+        pooled, _, _ = candidate_skill_scores(tokens, self._scoring_mask(mask), self.label_embeddings,
+                                              self.skill_labels, members, self.model.config.attn_temperature,
+                                              self.label_weight, self.label_temperature)
+        return (preferred - 4).scatter_(1, members, pooled)
+
+    def _encode_pool(self, members: torch.Tensor) -> None:
+        """Encode the alternative labels of the pool's skills (``members``) that are not encoded yet."""
+        if self._unencoded is None:
+            return
+        rows = self.skill_labels[members.unique()].flatten().cpu()
+        rows = rows[rows >= 0]
+        rows = rows[self._unencoded[rows]]
+        if len(rows):
+            vectors = self.model.embed_skill_labels(self.tokenizer, [self.labels[i] for i in rows.tolist()])
+            self.label_embeddings[rows.to(self.label_embeddings.device)] = vectors.to(self.label_embeddings)
+            self._unencoded[rows] = False
 
     def _all_windows(self, sentences: Sequence[str]) -> list[_Window]:
         """The windows of every sentence, tokenized in one call."""
@@ -393,6 +431,13 @@ class SkillExtractor:
         """Exact top-k skills of each window: scores, indices (batch, k), attention (batch, tokens, k) of each
         skill's best-scored label, and that label's index into :attr:`labels` (batch, k)."""
         temperature, scoring_mask = self.model.config.attn_temperature, self._scoring_mask(mask)
+        if self.label_pool is not None:  # the pool step is exact whatever the scoring mode
+            members = pool_members(tokens, scoring_mask, self.skill_embeddings, k, self.label_pool, temperature,
+                                   self.unit_skills)
+            self._encode_pool(members)
+            return pooled_label_topk(tokens, scoring_mask, self.label_embeddings, self.skill_labels, k,
+                                     self.label_pool, temperature, self.unit_skills, self.label_weight,
+                                     self.label_temperature, members)
         if self.scoring == "full":
             top = self.model.score_skills(tokens, mask, self.label_embeddings, self.skill_labels, self.label_weight,
                                           self.label_temperature).topk(k, dim=1)

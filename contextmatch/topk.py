@@ -197,25 +197,73 @@ def label_topk(token_embeddings: torch.Tensor, attention_mask: torch.Tensor, lab
     return values, indices, alpha, best_labels
 
 
+def pooled_label_topk(token_embeddings: torch.Tensor, attention_mask: torch.Tensor, label_embeddings: torch.Tensor,
+                      skill_labels: torch.Tensor, k: int, pool: int, temperature: float = 1.0,
+                      unit_skills: torch.Tensor | None = None, weight: float = 0.5,
+                      label_temperature: float | None = None, members: torch.Tensor | None = None
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`label_topk` over a pool: the ``pool`` best skills by their preferred label alone (exact,
+    :func:`contextmatch_topk`) are rescored with all their labels and the best ``k`` of them kept. The first
+    ``skills`` rows of ``label_embeddings`` are the preferred labels in skill order (as
+    :class:`contextmatch.labels.LabelTable` lays them out); ``unit_skills`` are their unit rows. Costs one
+    preferred-label top-k plus ``pool`` skills' labels, not a bound over every label (``members``: the pool, when
+    the caller found it already with :func:`pool_members`); equal to :func:`label_topk` when the pool holds every
+    skill:
+
+    >>> gen = torch.Generator().manual_seed(0)
+    >>> x, labels = torch.randn(2, 6, 8, generator=gen), torch.randn(900, 8, generator=gen) * 4
+    >>> mask = torch.tensor([[1] * 6, [1] * 4 + [0] * 2])
+    >>> table = torch.cat([torch.arange(300).unsqueeze(1), torch.arange(300, 900).view(300, 2)], dim=1)
+    >>> pooled, exact = pooled_label_topk(x, mask, labels, table, 5, 300), label_topk(x, mask, labels, table, 5)
+    >>> all(torch.allclose(a.float(), b.float(), atol=1e-6) for a, b in zip(pooled, exact))
+    True
+    """
+    k = min(k, skill_labels.shape[0])
+    if members is None:
+        members = pool_members(token_embeddings, attention_mask, label_embeddings[: skill_labels.shape[0]], k, pool,
+                               temperature, unit_skills)
+    scores, label, alpha = candidate_skill_scores(token_embeddings, attention_mask, label_embeddings, skill_labels,
+                                                  members, temperature, weight, label_temperature)
+    top = scores.topk(k, dim=1)
+    picked = alpha.gather(2, top.indices.unsqueeze(1).expand(-1, alpha.shape[1], -1))
+    return top.values, members.gather(1, top.indices), picked, label.gather(1, top.indices)
+
+
+def pool_members(token_embeddings: torch.Tensor, attention_mask: torch.Tensor, skill_embeddings: torch.Tensor, k: int,
+                 pool: int, temperature: float = 1.0, unit_skills: torch.Tensor | None = None) -> torch.Tensor:
+    """The label pool of :func:`pooled_label_topk`: indices (batch, max(k, pool)) of each sentence's best skills by
+    their preferred label (``skill_embeddings``), exact."""
+    size = min(max(k, pool), skill_embeddings.shape[0])
+    return contextmatch_topk(token_embeddings, attention_mask, skill_embeddings, size, temperature, unit_skills)[1]
+
+
 def candidate_skill_scores(token_embeddings: torch.Tensor, attention_mask: torch.Tensor, label_embeddings: torch.Tensor,
                            skill_labels: torch.Tensor, skills: torch.Tensor, temperature: float = 1.0,
                            weight: float = 0.5, label_temperature: float | None = None, chunk: int = 256):
     """Aggregated scores (batch, m) of each sentence's own ``skills`` (batch, m), the index of each one's best label
-    (batch, m), and that label's attention (batch, tokens, m); skills are scored ``chunk`` at a time."""
+    (batch, m), and that label's attention (batch, tokens, m); skills are scored ``chunk`` at a time, each sentence's
+    labels packed side by side (a skill with many labels does not pad the others to its width)."""
     parts = []
     for start in range(0, skills.shape[1], chunk):
         table = skill_labels[skills[:, start : start + chunk]]  # (batch, c, n)
-        table = table[..., : int((table >= 0).sum(-1).max())]  # as many label columns as the widest skill needs
         batch, c, n = table.shape
-        scores, alpha = candidate_scores(token_embeddings, attention_mask, label_embeddings,
-                                         table.clamp(min=0).view(batch, c * n), temperature)
+        flat = table.view(batch, c * n)
+        perm = None if n == 1 else torch.argsort((flat < 0).to(torch.int8), dim=1, stable=True)  # labels first
+        packed = flat if perm is None else flat.gather(1, perm[:, : int((flat >= 0).sum(dim=1).max())])
+        scores, alpha = candidate_scores(token_embeddings, attention_mask, label_embeddings, packed.clamp(min=0),
+                                         temperature)  # (batch, width), (batch, tokens, width)
+        spread = scores.masked_fill(packed < 0, float("-inf"))
+        if perm is not None:
+            spread = torch.full(flat.shape, float("-inf"), device=scores.device).scatter_(
+                1, perm[:, : packed.shape[1]], spread)
         columns = torch.arange(batch * c * n, device=table.device).view(batch * c, n)
         columns = columns.masked_fill(table.view(batch * c, n) < 0, -1)  # each (sentence, skill) its own labels
-        aggregated = aggregate_label_scores(scores.view(1, -1), columns, weight, label_temperature).view(batch, c)
-        padded = scores.view(batch, c, n).masked_fill(table < 0, float("-inf"))
-        best = padded.argmax(dim=-1)  # (batch, c)
+        aggregated = aggregate_label_scores(spread.view(1, -1), columns, weight, label_temperature).view(batch, c)
+        best = spread.view(batch, c, n).argmax(dim=-1)  # (batch, c)
         label = table.gather(2, best.unsqueeze(-1)).squeeze(-1)
-        weights = alpha.gather(2, (best + torch.arange(c, device=best.device) * n).unsqueeze(1)
-                               .expand(-1, alpha.shape[1], -1))
+        where = best + torch.arange(c, device=best.device) * n  # position in the flat table, then in packed
+        if perm is not None:
+            where = torch.argsort(perm, dim=1).gather(1, where)
+        weights = alpha.gather(2, where.unsqueeze(1).expand(-1, alpha.shape[1], -1))
         parts.append((aggregated, label, weights))
     return tuple(torch.cat([p[i] for p in parts], dim=2 if i == 2 else 1) for i in range(3))

@@ -2,9 +2,11 @@
 
 The windows of ``benchmarks/data/sentences.txt`` are encoded once; then each variant finds the exact top k of every
 window, in the same length-bucketed batches, round after round (interleaved; best round kept): the preferred labels
-(today's default) and all labels (the bound reads every label vector). The encoder pass is timed too, for scale.
+(today's default), all labels (the bound reads every label vector) and all labels over a pool (the preferred-label
+top ``--pool`` rescored with all their labels, ``SkillExtractor(label_pool=N)``). The encoder pass is timed too, for
+scale.
 
-    python scripts/label_bound_speed.py [--threads 1] [--rounds 3] [--out results/labels/bound_speed.json]
+    python scripts/label_bound_speed.py [--threads 1] [--rounds 3] [--pool 100] [--out results/labels/bound_speed.json]
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from contextmatch.extractor import SkillExtractor  # noqa: E402
-from contextmatch.topk import label_topk  # noqa: E402
+from contextmatch.topk import label_topk, pooled_label_topk  # noqa: E402
 
 SENTENCES = ROOT / "benchmarks" / "data" / "sentences.txt"
 
@@ -35,6 +37,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--k", type=int, default=10, help="skills per window (default 10: extraction's top 5, "
                                                           "doubled for grouping)")
+    parser.add_argument("--pool", type=int, default=100,
+                        help="label pool of the pooled variant (default 100, the one results/labels/aggregation.json "
+                             "recommends)")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "labels" / "bound_speed.json")
     args = parser.parse_args()
 
@@ -57,6 +62,10 @@ def main() -> int:
         "all-labels-bound": lambda t, m: label_topk(t, m, extractor.label_embeddings, extractor.skill_labels,
                                                        args.k, temperature, extractor.unit_labels, None, weight,
                                                        label_temperature),
+        f"all-labels-pool-{args.pool}": lambda t, m: pooled_label_topk(t, m, extractor.label_embeddings,
+                                                                      extractor.skill_labels, args.k, args.pool,
+                                                                      temperature, extractor.unit_skills, weight,
+                                                                      label_temperature),
     }
     best = {name: float("inf") for name in variants}
     with torch.inference_mode():
@@ -69,7 +78,8 @@ def main() -> int:
     extra_labels = len(extractor.labels) - skills
     per_window_ms = {name: round(1000 * seconds / windows, 3) for name, seconds in best.items()}
     result = {
-        "command": f"python scripts/label_bound_speed.py --threads {args.threads} --rounds {args.rounds}",
+        "command": f"python scripts/label_bound_speed.py --threads {args.threads} --rounds {args.rounds} "
+                   f"--pool {args.pool}",
         "date": datetime.date.today().isoformat(),
         "machine": {"cpus": os.cpu_count(), "threads": args.threads, "torch": torch.__version__,
                     "bound_dtype": str(extractor.unit_labels.dtype), "platform": platform.platform()},

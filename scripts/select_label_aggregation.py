@@ -4,6 +4,11 @@ pooled validation queries of TECH, HOUSE and Skill-XL, with a bootstrap over que
 Every window of every validation sentence is scored against every ESCO label once; each candidate aggregation then
 ranks the skills exactly as ``contextmatch evaluate`` does (aggregate per window, best window per sentence).
 
+Then the pool (``SkillExtractor(label_pool=N)``: only the N best skills by preferred label are scored with all their
+labels) for the shipped aggregation: the smallest pool not worse than the exact ranking over every label (its paired
+95% interval against it reaches zero) is the recommended one (a pool costs the preferred-label ranking plus N
+skills' labels).
+
     python scripts/select_label_aggregation.py [--model M] [--out results/labels/aggregation.json]
 """
 
@@ -25,11 +30,12 @@ from contextmatch.benchmarks import load_benchmark  # noqa: E402
 from contextmatch.esco import load_esco  # noqa: E402
 from contextmatch.evaluation import load_metric, ranking_metrics  # noqa: E402
 from contextmatch.extractor import SkillExtractor  # noqa: E402
-from contextmatch.labels import parse_aggregation  # noqa: E402
+from contextmatch.labels import DEFAULT_AGGREGATION, parse_aggregation  # noqa: E402
 from modeling_contextmatch import aggregate_label_scores  # noqa: E402
 
 BENCHMARKS = [("tech", "validation"), ("house", "validation"), ("skill-xl", "validation")]
 PREFERRED = "mix:1"  # the preferred label only: today's scoring
+POOLS = (10, 20, 50, 100)
 CANDIDATES = [PREFERRED, *(f"mix:{w / 10:g}" for w in range(9, -1, -1)),
               *(f"softmax:{t:g}" for t in (0.01, 0.02, 0.05, 0.1))]
 
@@ -54,6 +60,21 @@ def skill_scores(label_scores: torch.Tensor, owners: torch.Tensor, sentences: in
     return scores
 
 
+def pooled_skill_scores(label_scores: torch.Tensor, owners: torch.Tensor, sentences: int, table: torch.Tensor,
+                        spec: str, pool: int, chunk: int = 32) -> torch.Tensor:
+    """Scores (sentences, skills) with a label pool: as ``SkillExtractor(label_pool=pool).score_sentences``."""
+    weight, temperature = parse_aggregation(spec)
+    scores = torch.full((sentences, table.shape[0]), -6.0)
+    for start in range(0, len(owners), chunk):
+        part = label_scores[start : start + chunk]
+        preferred = part[:, table[:, 0]]
+        members = preferred.topk(pool, dim=1).indices
+        aggregated = aggregate_label_scores(part, table, weight, temperature).gather(1, members)
+        scores.index_reduce_(0, owners[start : start + chunk], (preferred - 4).scatter_(1, members, aggregated),
+                             "amax")
+    return scores
+
+
 def per_query_rp(scores: torch.Tensor, gold: list[list[str]], labels: list[str], metric, k: int = 5) -> list[float]:
     """RP@k of each query, ranked as :func:`contextmatch.evaluation.ranking_metrics` ranks (stable sort)."""
     return [metric.r_precision_at_k([labels[i] for i in torch.argsort(row, descending=True, stable=True)[:k]],
@@ -70,6 +91,10 @@ def bootstrap(per_query: dict[str, list[torch.Tensor]], rounds: int, seed: int) 
             for spec, parts in per_query.items()}
 
 
+def interval(values: torch.Tensor) -> list[float]:
+    return [round(float(values.quantile(q)), 2) for q in (0.025, 0.975)]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", help="model folder or name (default: the shipped default model)")
@@ -82,8 +107,9 @@ def main() -> int:
     labels = load_esco().skill_labels
     known, metric = set(labels), load_metric()
     table = extractor.skill_labels.cpu()
-    per_query: dict[str, list[torch.Tensor]] = {spec: [] for spec in CANDIDATES}
-    metrics: dict[str, dict] = {spec: {} for spec in CANDIDATES}
+    pools = [f"{DEFAULT_AGGREGATION} pool {n}" for n in POOLS]
+    per_query: dict[str, list[torch.Tensor]] = {spec: [] for spec in CANDIDATES + pools}
+    metrics: dict[str, dict] = {spec: {} for spec in CANDIDATES + pools}
     sizes, seconds = {}, {}
     for name, split in BENCHMARKS:
         benchmark = load_benchmark(name, split, known)
@@ -91,8 +117,10 @@ def main() -> int:
         label_scores, owners = window_label_scores(extractor, benchmark.sentences)
         seconds[name] = round(time.perf_counter() - start, 1)
         sizes[name] = benchmark.n_queries
-        for spec in CANDIDATES:
-            scores = skill_scores(label_scores, owners, len(benchmark.sentences), table, spec)
+        for spec in CANDIDATES + pools:
+            scores = (skill_scores(label_scores, owners, len(benchmark.sentences), table, spec) if spec in CANDIDATES
+                      else pooled_skill_scores(label_scores, owners, len(benchmark.sentences), table,
+                                               DEFAULT_AGGREGATION, int(spec.rsplit(" ", 1)[1])))
             per_query[spec].append(torch.tensor(per_query_rp(scores, benchmark.gold, labels, metric)))
             raw = ranking_metrics(scores, benchmark.gold, labels, metric)
             metrics[spec][name] = {key: round(100 * raw[key], 2) for key in ("rp@1", "rp@5", "rp@10")}
@@ -104,9 +132,11 @@ def main() -> int:
     chosen = max(CANDIDATES, key=lambda spec: pooled[spec])  # first of equals: the list order
     resampled = bootstrap(per_query, args.rounds, args.seed)
     best_each_round = torch.stack([resampled[spec] for spec in CANDIDATES]).argmax(dim=0)
-
-    def interval(values: torch.Tensor) -> list[float]:
-        return [round(float(values.quantile(q)), 2) for q in (0.025, 0.975)]
+    pool_rows = {spec: {"pooled_rp@5": round(pooled[spec], 2),
+                        "minus_exact_ci95": interval(resampled[spec] - resampled[DEFAULT_AGGREGATION]),
+                        "minus_preferred_ci95": interval(resampled[spec] - resampled[PREFERRED]), **metrics[spec]}
+                 for spec in pools}
+    recommended = next((spec for spec in pools if pool_rows[spec]["minus_exact_ci95"][1] >= 0), None)
 
     candidates = {spec: {"pooled_rp@5": round(pooled[spec], 2), "bootstrap_std": round(float(resampled[spec].std()), 2),
                          "minus_preferred_ci95": interval(resampled[spec] - resampled[PREFERRED]),
@@ -129,6 +159,9 @@ def main() -> int:
         "chosen": chosen,
         "chosen_minus_preferred": round(pooled[chosen] - pooled[PREFERRED], 2),
         "candidates": candidates,
+        "pools": {"aggregation": DEFAULT_AGGREGATION, "recommended": recommended,
+                  "rule": "smallest pool not worse than the exact all-label ranking: its paired 95% interval reaches 0",
+                  "candidates": pool_rows},
         "units": "rp@K in percent, mrr as a fraction",
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -139,7 +172,10 @@ def main() -> int:
         low, high = row["minus_preferred_ci95"]
         print(f"{spec:<13} {row['pooled_rp@5']:7.2f} {row['bootstrap_std']:5.2f}  [{low:+6.2f}, {high:+6.2f}]       " +
               "  ".join(f"{row[name]['rp@5']:8.2f}" for name, _ in BENCHMARKS))
-    print(f"chosen: {chosen}; written to {args.out}")
+    for spec, row in pool_rows.items():
+        low, high = row["minus_exact_ci95"]
+        print(f"{spec:<20} {row['pooled_rp@5']:7.2f}  minus exact [{low:+6.2f}, {high:+6.2f}]")
+    print(f"chosen: {chosen}; recommended pool: {recommended}; written to {args.out}")
     return 0
 
 

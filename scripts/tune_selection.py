@@ -2,6 +2,8 @@
 
     python scripts/tune_selection.py               # the shipped default; writes results/extraction/selection.json
     python scripts/tune_selection.py --write       # ... and stores the chosen rule in the model's config.json
+    python scripts/tune_selection.py --skill-labels all --label-pool 20 --out results/extraction/selection_pool20.json
+                                                   # the same layers over another ranking (not stored)
 
 Each sentence is ranked once (20 candidates, with the gate's relevance); every rule is then applied with the
 pipeline's own ``SkillExtractor.decide``, so the numbers are what ``extract`` reports at top-5. Layers are added one
@@ -107,9 +109,17 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="model folder (default: the shipped default model)")
     parser.add_argument("--write", action="store_true", help="store the chosen rule in the model's config.json")
+    parser.add_argument("--skill-labels", choices=("preferred", "all"), default="preferred",
+                        help="rank by preferred labels (default, what extract does) or by all labels")
+    parser.add_argument("--label-pool", type=int, help="with --skill-labels all: SkillExtractor(label_pool=N)")
+    parser.add_argument("--out", type=Path, help="results file (default: results/extraction/selection.json and "
+                                                 "extraction_pr.svg; with --out, no plot)")
     args = parser.parse_args(argv)
+    if args.write and (args.skill_labels != "preferred" or args.out):
+        parser.error("--write stores the rule of the default ranking: drop --skill-labels/--out")
     folder = Path(args.model or default_model())
-    extractor = SkillExtractor(str(folder), quantize="auto")
+    extractor = SkillExtractor(str(folder), quantize="auto", skill_labels=args.skill_labels,
+                               label_pool=args.label_pool)
     extractor._redundancy = Redundancy(extractor.esco, extractor.unit_skills, None)
     halves = {h: Ranked(extractor, load_extraction_benchmark("skill-xl", h)) for h in ("select", "report")}
     select = halves["select"]
@@ -171,14 +181,20 @@ def main(argv=None) -> int:
         "layers": rows,
         "cosine_baseline": cosine,
         "report_curves": curves,
-        "command": "python scripts/tune_selection.py" + (f" --model {args.model}" if args.model else ""),
+        "command": "python scripts/tune_selection.py" + "".join(f" {flag} {value}" for flag, value in (
+            ("--model", args.model), ("--label-pool", args.label_pool), ("--out", args.out)) if value) +
+            (" --skill-labels all" if args.skill_labels == "all" else ""),
+        "skill_labels": args.skill_labels,
+        **({"label_pool": args.label_pool} if args.label_pool else {}),
     }
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    (RESULTS_DIR / "selection.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    from contextmatch.plots import pr_curve_svg
+    out = args.out or RESULTS_DIR / "selection.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    if args.out is None:
+        from contextmatch.plots import pr_curve_svg
 
-    (RESULTS_DIR / "extraction_pr.svg").write_text(pr_curve_svg(curves), encoding="utf-8")
-    print(f"wrote {RESULTS_DIR / 'selection.json'} and extraction_pr.svg")
+        (RESULTS_DIR / "extraction_pr.svg").write_text(pr_curve_svg(curves), encoding="utf-8")
+    print(f"wrote {out}" + ("" if args.out else " and extraction_pr.svg"))
     if args.write:
         path = update_config(folder, score_margin=chosen.margin, gate_threshold=chosen.gate,
                              group_similarity=chosen.similarity, selection_weights=list(chosen.calibration),

@@ -118,3 +118,17 @@ def test_help_explains_every_option():
     out = run_cli("extract", "--help").stdout.decode()
     for option in ("--format", "--top-k", "--threshold", "--text-column", "--id-column", "--model", "--input-format"):
         assert option in out
+
+
+def test_label_pool_scores_alternative_labels_without_encoding_them_all():
+    """``--skill-labels all --label-pool N`` on the full ESCO label table: it answers without encoding the 85,268
+    alternative labels first, and a skill can match through one of them."""
+    done = run_cli("extract", "-", "--format", "json", "--skill-labels", "all", "--label-pool", "20",
+                   stdin=b"Experience with Postgres and Kubernetes is a plus. You will mentor junior developers.")
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert "85268" not in done.stderr.decode()
+    [ad] = json.loads(done.stdout)
+    skills = [m for sentence in ad["sentences"] for m in sentence["skills"]]
+    assert skills and any(m["matched_label"] for m in skills)
+    refused = run_cli("extract", "-", "--label-pool", "20", stdin=b"Python.")
+    assert refused.returncode != 0 and "needs skill_labels='all'" in refused.stderr.decode()

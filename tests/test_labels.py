@@ -29,9 +29,10 @@ def all_labels(model_and_tokenizer):
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(extractor_module, "label_table", _reduced_table)
+        pooled = SkillExtractor(model_and_tokenizer, skill_labels="all", label_pool=20)  # before the labels are cached
         bound = SkillExtractor(model_and_tokenizer, skill_labels="all")
         full = SkillExtractor(model_and_tokenizer, skill_labels="all", scoring="full")
-    return bound, full
+    return bound, full, pooled
 
 
 def test_table_has_every_alternative_label_once():
@@ -47,7 +48,7 @@ def test_table_has_every_alternative_label_once():
 
 
 def test_bound_equals_full_scoring_with_all_labels(all_labels):
-    bound, full = all_labels
+    bound, full, _ = all_labels
     assert bound.label_embeddings.shape[0] > len(bound.skills) + 500  # alternatives are there
     for a, b in zip(bound._match_sentences(SENTENCES, 10, False), full._match_sentences(SENTENCES, 10, False)):
         assert [m.uri for m in a] == [m.uri for m in b]
@@ -57,7 +58,7 @@ def test_bound_equals_full_scoring_with_all_labels(all_labels):
 
 
 def test_ranking_scores_agree_with_extraction(all_labels):
-    bound, _ = all_labels
+    bound, *_ = all_labels
     scores = bound.score_sentences(SENTENCES)
     for row, matches in zip(scores, bound._match_sentences(SENTENCES, 5, False)):
         top = row.topk(5)
@@ -65,8 +66,43 @@ def test_ranking_scores_agree_with_extraction(all_labels):
         assert top.values.tolist() == pytest.approx([m.score for m in matches], abs=1e-5)
 
 
+def test_pool_ranks_its_members_exactly_and_agrees_with_ranking(all_labels):
+    """A pool of 20 preferred-label candidates: each reported skill's score is its exact all-label score, the
+    reported skills are the best of the pool, and score_sentences ranks the same skills first."""
+    bound, _, pooled = all_labels
+    exact = bound.score_sentences(SENTENCES)
+    preferred = pooled.model.score_sentences(pooled.tokenizer, SENTENCES, pooled.skill_embeddings)
+    pool_scores = pooled.score_sentences(SENTENCES)
+    for i, matches in enumerate(pooled._match_sentences(SENTENCES, 5, False)):
+        members = preferred[i].topk(20).indices
+        best = exact[i][members].topk(5)
+        assert [m.uri for m in matches] == [pooled.skills[int(members[j])].uri for j in best.indices]
+        assert [m.score for m in matches] == pytest.approx(best.values.tolist(), abs=1e-5)
+        top = pool_scores[i].topk(5)
+        assert [pooled.skills[j].uri for j in top.indices] == [m.uri for m in matches]
+    assert any(m.matched_label for found in pooled._match_sentences(SENTENCES, 5, False) for m in found)
+
+
+def test_pool_encodes_only_the_labels_it_needs(all_labels):
+    """A pool without cached alternative labels encodes those of its members on first use, as the full matrix has
+    them, and no others."""
+    bound, _, pooled = all_labels
+    pooled._match_sentences(SENTENCES, 5, False)
+    encoded = ~pooled._unencoded
+    assert 0 < int(encoded[len(pooled.skills):].sum()) < len(pooled.labels) - len(pooled.skills)
+    assert torch.allclose(pooled.label_embeddings[encoded], bound.label_embeddings[encoded], atol=1e-5)
+    assert not pooled.label_embeddings[pooled._unencoded].any()
+
+
+def test_pool_needs_all_labels(model_and_tokenizer):
+    from contextmatch.extractor import SkillExtractor
+
+    with pytest.raises(ValueError, match="label_pool=5 needs skill_labels='all'"):
+        SkillExtractor(model_and_tokenizer, label_pool=5)
+
+
 def test_matched_label_names_the_alternative_that_matched(all_labels):
-    bound, _ = all_labels
+    bound, *_ = all_labels
     matches = [m for found in bound._match_sentences(SENTENCES, 10, False) for m in found]
     by_uri = bound.esco.skill_by_uri
     alternative = [m for m in matches if m.matched_label is not None]
