@@ -50,12 +50,12 @@ def hub_id(artifact) -> str:
     return rel.repo_id(NAMESPACE, artifact)
 
 
-def results(kind: str, benchmark: str, split: str, system_prefix: str) -> dict:
-    for path in (ROOT / "results" / kind).glob(f"{benchmark}__{split}__*.json"):
-        result = json.loads(path.read_text())
-        if result["system"].startswith(system_prefix):
-            return result
-    raise AssertionError(f"no {kind} results for {benchmark} {split} {system_prefix}")
+def results(kind: str, benchmark: str, split: str, system: str) -> dict:
+    """The one results file of ``system`` (its exact name, else the only name that starts with it)."""
+    found = [json.loads(path.read_text()) for path in (ROOT / "results" / kind).glob(f"{benchmark}__{split}__*.json")]
+    matches = [r for r in found if r["system"] == system] or [r for r in found if r["system"].startswith(system)]
+    assert len(matches) == 1, f"{len(matches)} {kind} results for {benchmark} {split} {system}"
+    return matches[0]
 
 
 # -- the commands ------------------------------------------------------------------------------------------------
@@ -227,10 +227,10 @@ def test_model_cards_parse_and_carry_the_results(release_dir):
     assert (data.library_name, data.pipeline_tag, data.license) == ("transformers", "feature-extraction", "apache-2.0")
     assert data.base_model == "sentence-transformers/all-MiniLM-L6-v2"
     assert hub_id(rel.DATASET) in data.datasets and data.metrics == [hub_id(rel.METRIC)]
-    tech = results("skills", "tech", "test", "ConTeXT-match, contextmatch-default")
+    tech = results("skills", "tech", "test", "ConTeXT-match, contextmatch-default (trained)")
     found = {(r.dataset_type, r.dataset_split, r.metric_type): r.metric_value for r in data.eval_results}
     assert found[("TechWolf/skill-extraction-tech", "test", "rp@5")] == tech["rp@5"]
-    skill_xl = results("skills", "skill-xl", "validation", "ConTeXT-match, contextmatch-default")
+    skill_xl = results("skills", "skill-xl", "validation", "ConTeXT-match, contextmatch-default (trained)")
     assert found[(hub_id(rel.DATASET), "validation", "mrr")] == skill_xl["mrr"]
     assert f'from_pretrained("{hub_id(rel.SKILL_MODEL)}"' in card.text
 
