@@ -17,7 +17,8 @@ from .runtime import configure_threads
 from .selection import Redundancy, SelectionRule
 from .text import clean_text, split_sentences
 from .labels import DEFAULT_AGGREGATION, DEFAULT_SKILL_LABELS, SKILL_LABEL_MODES, label_table, parse_aggregation
-from .topk import bound_dtype, candidate_skill_scores, label_topk, pool_members, pooled_label_topk, unit_rows
+from .topk import (OUTSIDE_POOL, bound_dtype, candidate_skill_scores, label_topk, pool_members, pool_ranking,
+                   pooled_label_topk, unit_rows)
 from modeling_contextmatch import context_features, context_relevance
 
 DEFAULT_TOP_K = 5
@@ -349,9 +350,10 @@ class SkillExtractor:
 
     def score_sentences(self, sentences: Sequence[str], progress: bool = False) -> torch.Tensor:
         """Scores (sentences, skills) of every ESCO skill, for ranking and evaluation (a long sentence takes the
-        best score over its windows). With a ``label_pool``, the skills outside a window's pool rank after it, in
-        preferred-label order (their preferred score minus 4), as :meth:`extract` never reports them."""
-        scores = torch.full((len(sentences), len(self.skills)), -6.0 if self.label_pool else -2.0)
+        best score over its windows). With a ``label_pool``, the skills outside a window's pool rank after it
+        (:func:`contextmatch.topk.pool_ranking`), as :meth:`extract` never reports them."""
+        lowest = -2.0 - (OUTSIDE_POOL if self.label_pool else 0.0)
+        scores = torch.full((len(sentences), len(self.skills)), lowest)
         for windows, tokens, mask, _ in self._encoded_batches(sentences, progress):
             if self.label_pool is None:
                 batch_scores = self.model.score_skills(tokens, mask, self.label_embeddings, self.skill_labels,
@@ -372,7 +374,7 @@ class SkillExtractor:
         pooled, _, _ = candidate_skill_scores(tokens, self._scoring_mask(mask), self.label_embeddings,
                                               self.skill_labels, members, self.model.config.attn_temperature,
                                               self.label_weight, self.label_temperature)
-        return (preferred - 4).scatter_(1, members, pooled)
+        return pool_ranking(preferred, members, pooled)
 
     def _encode_pool(self, members: torch.Tensor) -> None:
         """Encode the alternative labels of the pool's skills (``members``) that are not encoded yet."""

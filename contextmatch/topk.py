@@ -229,6 +229,19 @@ def pooled_label_topk(token_embeddings: torch.Tensor, attention_mask: torch.Tens
     return top.values, members.gather(1, top.indices), picked, label.gather(1, top.indices)
 
 
+OUTSIDE_POOL = 4.0  # scores lie in [-1, 1]: lowered by 4, a skill outside the pool ranks after every member
+
+
+def pool_ranking(preferred: torch.Tensor, members: torch.Tensor, pooled: torch.Tensor) -> torch.Tensor:
+    """Every skill's score (batch, skills) under a label pool: the ``pooled`` scores (batch, m) of the ``members``
+    (batch, m), and the others after them in preferred-label order (their ``preferred`` score minus OUTSIDE_POOL).
+
+    >>> pool_ranking(torch.tensor([[0.5, 0.9, 0.2]]), torch.tensor([[1]]), torch.tensor([[0.95]]))
+    tensor([[-3.5000,  0.9500, -3.8000]])
+    """
+    return (preferred - OUTSIDE_POOL).scatter(1, members, pooled)
+
+
 def pool_members(token_embeddings: torch.Tensor, attention_mask: torch.Tensor, skill_embeddings: torch.Tensor, k: int,
                  pool: int, temperature: float = 1.0, unit_skills: torch.Tensor | None = None) -> torch.Tensor:
     """The label pool of :func:`pooled_label_topk`: indices (batch, max(k, pool)) of each sentence's best skills by

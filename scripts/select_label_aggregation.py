@@ -31,6 +31,7 @@ from contextmatch.esco import load_esco  # noqa: E402
 from contextmatch.evaluation import load_metric, ranking_metrics  # noqa: E402
 from contextmatch.extractor import SkillExtractor  # noqa: E402
 from contextmatch.labels import DEFAULT_AGGREGATION, parse_aggregation  # noqa: E402
+from contextmatch.topk import OUTSIDE_POOL, pool_ranking  # noqa: E402
 from modeling_contextmatch import aggregate_label_scores  # noqa: E402
 
 BENCHMARKS = [("tech", "validation"), ("house", "validation"), ("skill-xl", "validation")]
@@ -64,14 +65,13 @@ def pooled_skill_scores(label_scores: torch.Tensor, owners: torch.Tensor, senten
                         spec: str, pool: int, chunk: int = 32) -> torch.Tensor:
     """Scores (sentences, skills) with a label pool: as ``SkillExtractor(label_pool=pool).score_sentences``."""
     weight, temperature = parse_aggregation(spec)
-    scores = torch.full((sentences, table.shape[0]), -6.0)
+    scores = torch.full((sentences, table.shape[0]), -2.0 - OUTSIDE_POOL)
     for start in range(0, len(owners), chunk):
         part = label_scores[start : start + chunk]
         preferred = part[:, table[:, 0]]
-        members = preferred.topk(pool, dim=1).indices
+        members = preferred.topk(min(pool, preferred.shape[1]), dim=1).indices
         aggregated = aggregate_label_scores(part, table, weight, temperature).gather(1, members)
-        scores.index_reduce_(0, owners[start : start + chunk], (preferred - 4).scatter_(1, members, aggregated),
-                             "amax")
+        scores.index_reduce_(0, owners[start : start + chunk], pool_ranking(preferred, members, aggregated), "amax")
     return scores
 
 
