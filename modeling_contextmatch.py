@@ -126,6 +126,19 @@ def context_features(relevance, previous, following, sentence, best, fifth):
             float(sentence.rstrip().endswith(":")), best, best - fifth]
 
 
+def sentence_context(relevance, ads, i, sentence, best, fifth):
+    """:func:`context_features` of sentence ``i`` of consecutive sentences whose first-step relevance is
+    ``relevance`` and whose ads are ``ads``: a neighbour counts only inside the same ad.
+
+    >>> [round(f, 3) for f in sentence_context([0.9, 0.5, 0.9], ["a", "a", "b"], 1, "Python", 0.7, 0.6)[:3]]
+    [0.0, 2.197, 0.0]
+    """
+    def around(j):
+        return relevance[j] if 0 <= j < len(relevance) and ads[j] == ads[i] else None
+
+    return context_features(relevance[i], around(i - 1), around(i + 1), sentence, best, fifth)
+
+
 def context_relevance(features, weights):
     """The gate's probability after its second step: ``sigmoid(weights . features + bias)`` (bias last).
 
@@ -210,11 +223,9 @@ class ContextMatchModel(PreTrainedModel):
         config has no ``gate_context``."""
         if not self.config.gate_context:
             return list(relevance)
-        n = len(relevance)
-        return [context_relevance(context_features(relevance[i], relevance[i - 1] if i else None,
-                                                   relevance[i + 1] if i + 1 < n else None, sentences[i],
-                                                   best_scores[i], fifth_scores[i]), self.config.gate_context)
-                for i in range(n)]
+        ads = [0] * len(relevance)
+        return [context_relevance(sentence_context(relevance, ads, i, sentences[i], best_scores[i], fifth_scores[i]),
+                                  self.config.gate_context) for i in range(len(relevance))]
 
     def attention_weights(self, token_embeddings, attention_mask, skill_embeddings):
         """The evidence: alpha (batch, tokens, skills) of each sentence token for each given skill.

@@ -129,6 +129,8 @@ CONFIGS = [
     Config("full", "ConTeXT-match: all skills scored, length-bucketed batches", lambda: SkillExtractor(scoring="full")),
     Config("fp32", "ConTeXT-match: + exact top-k by cosine bound (torch fp32; the library's reference)",
            SkillExtractor),
+    Config("all-labels-pool", "ConTeXT-match fp32 with every label of a skill (--skill-labels all --label-pool 100)",
+           lambda: SkillExtractor(skill_labels="all", label_pool=100)),
     Config("onnx", "ConTeXT-match: + ONNX Runtime encoder, fp32", lambda: SkillExtractor(backend="onnx")),
     Config("default", "ConTeXT-match default (CLI --quantize auto): + int8 encoder, torch dynamic quantization",
            lambda: SkillExtractor(quantize="auto")),

@@ -19,7 +19,7 @@ from .text import clean_text, split_sentences
 from .labels import DEFAULT_AGGREGATION, DEFAULT_SKILL_LABELS, SKILL_LABEL_MODES, label_table, parse_aggregation
 from .topk import (OUTSIDE_POOL, bound_dtype, candidate_skill_scores, label_topk, pool_members, pool_ranking,
                    pooled_label_topk, unit_rows)
-from modeling_contextmatch import context_features, context_relevance
+from modeling_contextmatch import context_relevance, sentence_context
 
 DEFAULT_TOP_K = 5
 SCORING_MODES = ("bound", "full")
@@ -340,12 +340,9 @@ class SkillExtractor:
     def _in_context(self, i: int, first: list, ad_of: list[int], sentence: str, found: list[SkillMatch]) -> float:
         """The gate's second step for flat sentence ``i``: its first-step relevance beside its neighbours' in the
         same ad, its length, a heading's colon and its best and fifth-best scores
-        (``modeling_contextmatch.context_features``)."""
-        def neighbour(j: int) -> float | None:
-            return first[j] if 0 <= j < len(first) and ad_of[j] == ad_of[i] else None
-
+        (``modeling_contextmatch.sentence_context``)."""
         scores = [m.score for m in found[:CONTEXT_DEPTH]] or [0.0]
-        features = context_features(first[i], neighbour(i - 1), neighbour(i + 1), sentence, scores[0], scores[-1])
+        features = sentence_context(first, ad_of, i, sentence, scores[0], scores[-1])
         return context_relevance(features, self.model.config.gate_context)
 
     def score_sentences(self, sentences: Sequence[str], progress: bool = False) -> torch.Tensor:

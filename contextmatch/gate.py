@@ -19,7 +19,7 @@ from typing import Sequence
 
 import torch
 
-from modeling_contextmatch import context_features, mean_pool
+from modeling_contextmatch import mean_pool, sentence_context
 
 
 def skillspan_sentences(path: Path) -> tuple[list[str], list[int]]:
@@ -51,13 +51,7 @@ def context_rows(first: Sequence[float], ads: Sequence, texts: Sequence[str], be
     ...                                                          [0.7] * 3, [0.6] * 3)]
     [[0.0, 0.0, 2.2], [2.2, 0.0, 0.0], [-2.2, 0.0, 0.0]]
     """
-    n = len(first)
-
-    def neighbour(i: int, j: int) -> float | None:
-        return first[j] if 0 <= j < n and ads[j] == ads[i] else None
-
-    return [context_features(first[i], neighbour(i, i - 1), neighbour(i, i + 1), texts[i], best[i], fifth[i])
-            for i in range(n)]
+    return [sentence_context(first, ads, i, texts[i], best[i], fifth[i]) for i in range(len(first))]
 
 
 def top_scores(extractor, sentences: Sequence[str]) -> tuple[list[float], list[float]]:

@@ -101,11 +101,14 @@ def _is_abbreviation(text: str, end: int) -> bool:
     """True when the full stop at ``text[end - 1]`` ends an abbreviation, an initial or a number."""
     if text[end - 1] != ".":
         return False
-    word = re.search(r"(\S+)\.$", text[:end])
+    start = end - 1  # walk back to the word's start: linear in the word, not in the text before it
+    while start > 0 and not text[start - 1].isspace():
+        start -= 1
+    word = text[start:end - 1]
     if not word:
         return False
-    token = word.group(1).lower().lstrip("([\"'")
-    initial = len(word.group(1)) == 1 and word.group(1).isupper()
+    token = word.lower().lstrip("([\"'")
+    initial = len(word) == 1 and word.isupper()
     return token in _ABBREVIATIONS or initial or bool(re.fullmatch(r"[a-z](\.[a-z])+", token))
 
 

@@ -56,6 +56,7 @@ class TrainConfig:
     attend_special_tokens: bool = True  # the model's special-token policy (see ContextMatchConfig)
     train_layers: int | None = None  # train only this many top transformer layers (None: the whole encoder)
     hard_negatives: int = 0  # add, per text, one of its positive skill's this many nearest other skills (0: none)
+    alt_label_rate: float = 0.0  # chance that a skill column is written as one of its alternative labels
     warmup: float = 0.05
     eval_every: int = 600
     save_every: int = 100
@@ -155,7 +156,8 @@ def contrastive_loss(model, tokenizer, batch: list[dict], rng: random.Random, co
     device = model.device
     texts = tokenizer([r["text"] for r in batch], padding=True, truncation=True, max_length=config.max_text_length,
                       return_tensors="pt").to(device)
-    skills = _tokenize_labels(model, tokenizer, labels)
+    written = skill_side_labels(labels, alt_labels or {}, config.alt_label_rate, rng)
+    skills = _tokenize_labels(model, tokenizer, written)
     skill_vectors = model.encode_skills(skills["input_ids"], skills["attention_mask"])
     scores = model.score(model.encode_sentences(texts["input_ids"], texts["attention_mask"]),
                          texts["attention_mask"], skill_vectors)
@@ -165,6 +167,22 @@ def contrastive_loss(model, tokenizer, batch: list[dict], rng: random.Random, co
         loss = loss + config.skill_weight * skill_skill_loss(model, tokenizer, labels, skill_vectors, alt_labels,
                                                              rng, config.scale)
     return loss
+
+
+def skill_side_labels(labels: list[str], alt_labels: dict[str, tuple[str, ...]], rate: float,
+                      rng: random.Random) -> list[str]:
+    """The text each skill column is encoded from: its preferred label, or with chance ``rate`` one of its
+    alternative labels (so that the model learns to match every label of a skill, as the all-label scoring uses it).
+
+    >>> skill_side_labels(["a", "b"], {"a": ("a2", "a3")}, 1.0, random.Random(0))
+    ['a3', 'b']
+    >>> skill_side_labels(["a", "b"], {"a": ("a2",)}, 0.0, random.Random(0))
+    ['a', 'b']
+    """
+    if not rate:
+        return list(labels)
+    return [rng.choice(alt_labels[label]) if alt_labels.get(label) and rng.random() < rate else label
+            for label in labels]
 
 
 def _tokenize_labels(model, tokenizer, labels: list[str]):
@@ -291,7 +309,8 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
     records = read_pairs(config.data, config.sources)
     model, tokenizer = load_model(config.base, config.device)
     model.config.attend_special_tokens = config.attend_special_tokens
-    alt_labels = {skill.label: skill.alt_labels for skill in load_esco().skills} if config.skill_weight else None
+    alt_labels = ({skill.label: skill.alt_labels for skill in load_esco().skills}
+                  if config.skill_weight or config.alt_label_rate else None)
     neighbours = None
     if config.hard_negatives:  # mined once, with the starting model
         labels = load_esco().skill_labels

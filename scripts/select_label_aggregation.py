@@ -10,6 +10,10 @@ labels) for the shipped aggregation: the smallest pool not worse than the exact 
 skills' labels).
 
     python scripts/select_label_aggregation.py [--model M] [--out results/labels/aggregation.json]
+
+A results file keeps each query's RP@5 under the preferred label, the default aggregation and its pools, so that
+another model can be compared with it query by query (``--against FILE``: paired bootstrap of this model minus that
+one, as for a training change).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from modeling_contextmatch import aggregate_label_scores  # noqa: E402
 BENCHMARKS = [("tech", "validation"), ("house", "validation"), ("skill-xl", "validation")]
 PREFERRED = "mix:1"  # the preferred label only: today's scoring
 POOLS = (10, 20, 50, 100)
+KEPT_PER_QUERY = [PREFERRED, DEFAULT_AGGREGATION]  # (and every pool): what --against compares
 CANDIDATES = [PREFERRED, *(f"mix:{w / 10:g}" for w in range(9, -1, -1)),
               *(f"softmax:{t:g}" for t in (0.01, 0.02, 0.05, 0.1))]
 
@@ -95,12 +100,31 @@ def interval(values: torch.Tensor) -> list[float]:
     return [round(float(values.quantile(q)), 2) for q in (0.025, 0.975)]
 
 
+def compare(per_query: dict[str, list[torch.Tensor]], other: dict, args) -> dict:
+    """This model minus the model of ``other`` (a results file of this script) on each scoring both files hold:
+    the pooled RP@5 difference and its paired 95% bootstrap interval (the same resamples for both models)."""
+    out = {"model": other["model"], "command": other["command"], "differences": {}}
+    for spec, theirs in other.get("per_query_rp@5", {}).items():
+        if spec not in per_query:
+            continue
+        mine = per_query[spec]
+        if [len(p) for p in mine] != [len(p) for p in theirs]:
+            raise ValueError(f"{args.against} scored other queries ({spec}): run both on the same benchmark files")
+        resampled = bootstrap({"mine": mine, "theirs": [torch.tensor(p) for p in theirs]}, args.rounds, args.seed)
+        difference = float(torch.cat(mine).mean() - torch.tensor([v for p in theirs for v in p]).mean()) * 100
+        out["differences"][spec] = {"minus_other": round(difference, 2),
+                                    "ci95": interval(resampled["mine"] - resampled["theirs"])}
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", help="model folder or name (default: the shipped default model)")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "labels" / "aggregation.json")
     parser.add_argument("--rounds", type=int, default=2000, help="bootstrap resamples (default 2000)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--against", type=Path, help="an earlier results file of this script (another model) to "
+                                                     "compare with, query by query")
     args = parser.parse_args()
 
     extractor = SkillExtractor(args.model, skill_labels="all")
@@ -145,7 +169,8 @@ def main() -> int:
                          **metrics[spec]}
                   for i, spec in enumerate(CANDIDATES)}
     result = {
-        "command": "python scripts/select_label_aggregation.py" + (f" --model {args.model}" if args.model else ""),
+        "command": "python scripts/select_label_aggregation.py" + (f" --model {args.model}" if args.model else "") +
+                   (f" --against {args.against} --out {args.out}" if args.against else ""),
         "date": datetime.date.today().isoformat(),
         "model": args.model or "contextmatch-default",
         "skill_labels": "all",
@@ -163,7 +188,11 @@ def main() -> int:
                   "rule": "smallest pool not worse than the exact all-label ranking: its paired 95% interval reaches 0",
                   "candidates": pool_rows},
         "units": "rp@K in percent, mrr as a fraction",
+        "per_query_rp@5": {spec: [[round(float(v), 4) for v in part] for part in per_query[spec]]
+                           for spec in KEPT_PER_QUERY + pools},
     }
+    if args.against:
+        result["against"] = compare(per_query, json.loads(args.against.read_text(encoding="utf-8")), args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(f"{'aggregation':<13} {'pooled':>7} {'std':>5}  minus preferred (95%)  " +
@@ -175,6 +204,9 @@ def main() -> int:
     for spec, row in pool_rows.items():
         low, high = row["minus_exact_ci95"]
         print(f"{spec:<20} {row['pooled_rp@5']:7.2f}  minus exact [{low:+6.2f}, {high:+6.2f}]")
+    for spec, row in result.get("against", {}).get("differences", {}).items():
+        print(f"{spec:<20} minus {result['against']['model']}: {row['minus_other']:+.2f} "
+              f"[{row['ci95'][0]:+.2f}, {row['ci95'][1]:+.2f}]")
     print(f"chosen: {chosen}; recommended pool: {recommended}; written to {args.out}")
     return 0
 

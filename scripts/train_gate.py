@@ -2,6 +2,8 @@
 
     python scripts/train_gate.py                   # the shipped default model; writes results/extraction/gate.json
     python scripts/train_gate.py --write           # ... and stores gate_weights / gate_bias in its config.json
+    python scripts/train_gate.py --model M --skill-labels all --label-pool 100 --out results/extraction/gate_pool100.json
+                                                   # the second step on the scores of another ranking
 
 Training text: SkillSpan train sentences, positive when they hold a SKILL or KNOWLEDGE span, negative otherwise
 (headings, benefits, company and legal boilerplate), after removing every sentence that occurs in a benchmark file
@@ -89,9 +91,14 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="model folder (default: the shipped default model)")
     parser.add_argument("--write", action="store_true", help="store the gate in the model folder's config.json")
+    parser.add_argument("--skill-labels", choices=("preferred", "all"), default="preferred",
+                        help="the ranking whose best and fifth-best scores the second step reads (default: preferred)")
+    parser.add_argument("--label-pool", type=int, help="with --skill-labels all: SkillExtractor(label_pool=N)")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR / "gate.json", help="results file")
     args = parser.parse_args(argv)
     folder = Path(args.model or default_model())
-    extractor = SkillExtractor(str(folder), gate=False, grouping=False, quantize="auto")  # as `extract` runs
+    extractor = SkillExtractor(str(folder), gate=False, grouping=False, quantize="auto",  # as `extract` runs
+                               skill_labels=args.skill_labels, label_pool=args.label_pool)
     texts, labels = skillspan_sentences(TRAIN)
     banned = benchmark_texts()
     kept = [(t, y) for t, y in zip(texts, labels) if normal(t) not in banned]
@@ -171,10 +178,13 @@ def main(argv=None) -> int:
                                      "ends with a colon", "best score", "best minus fifth-best score"],
                         "C": context["C"], "cv_auc_select": context["cv_auc_select"], "weights": context["weights"],
                         "curve": context_curve},
-        "command": "python scripts/train_gate.py" + (f" --model {args.model}" if args.model else ""),
+        "command": "python scripts/train_gate.py" + "".join(f" {flag} {value}" for flag, value in (
+            ("--model", args.model), ("--skill-labels", args.skill_labels if args.skill_labels != "preferred" else None),
+            ("--label-pool", args.label_pool)) if value) + (f" --out {args.out}" if args.out != RESULTS_DIR /
+                                                              "gate.json" else "") + (" --write" if args.write else ""),
     }
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    (RESULTS_DIR / "gate.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print("ROC AUC, first step: " + ", ".join(f"{k} {v:.4f}" for k, v in best["auc"].items()) +
           "; both steps: " + ", ".join(f"{k} {v:.4f}" for k, v in context["auc"].items()))
     if args.write:
