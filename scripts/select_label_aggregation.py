@@ -107,11 +107,11 @@ def compare(per_query: dict[str, list[torch.Tensor]], other: dict, args) -> dict
     for spec, theirs in other.get("per_query_rp@5", {}).items():
         if spec not in per_query:
             continue
-        mine = per_query[spec]
+        mine, theirs = per_query[spec], [torch.tensor(part) for part in theirs]
         if [len(p) for p in mine] != [len(p) for p in theirs]:
             raise ValueError(f"{args.against} scored other queries ({spec}): run both on the same benchmark files")
-        resampled = bootstrap({"mine": mine, "theirs": [torch.tensor(p) for p in theirs]}, args.rounds, args.seed)
-        difference = float(torch.cat(mine).mean() - torch.tensor([v for p in theirs for v in p]).mean()) * 100
+        resampled = bootstrap({"mine": mine, "theirs": theirs}, args.rounds, args.seed)
+        difference = float(torch.cat(mine).mean() - torch.cat(theirs).mean()) * 100
         out["differences"][spec] = {"minus_other": round(difference, 2),
                                     "ci95": interval(resampled["mine"] - resampled["theirs"])}
     return out

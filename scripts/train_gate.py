@@ -2,8 +2,8 @@
 
     python scripts/train_gate.py                   # the shipped default model; writes results/extraction/gate.json
     python scripts/train_gate.py --write           # ... and stores gate_weights / gate_bias in its config.json
-    python scripts/train_gate.py --model M --skill-labels all --label-pool 100 --out results/extraction/gate_pool100.json
-                                                   # the second step on the scores of another ranking
+    python scripts/train_gate.py --model M --skill-labels all --label-pool 100 \
+        --out results/extraction/gate_pool100.json  # the second step on the scores of another ranking
 
 Training text: SkillSpan train sentences, positive when they hold a SKILL or KNOWLEDGE span, negative otherwise
 (headings, benefits, company and legal boilerplate), after removing every sentence that occurs in a benchmark file
@@ -179,9 +179,9 @@ def main(argv=None) -> int:
                         "C": context["C"], "cv_auc_select": context["cv_auc_select"], "weights": context["weights"],
                         "curve": context_curve},
         "command": "python scripts/train_gate.py" + "".join(f" {flag} {value}" for flag, value in (
-            ("--model", args.model), ("--skill-labels", args.skill_labels if args.skill_labels != "preferred" else None),
-            ("--label-pool", args.label_pool)) if value) + (f" --out {args.out}" if args.out != RESULTS_DIR /
-                                                              "gate.json" else "") + (" --write" if args.write else ""),
+            ("--model", args.model), ("--skill-labels", args.skill_labels != "preferred" and args.skill_labels),
+            ("--label-pool", args.label_pool), ("--out", args.out != RESULTS_DIR / "gate.json" and args.out)) if value)
+                   + (" --write" if args.write else ""),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

@@ -39,7 +39,8 @@ def row(entry: dict) -> str:
     curve = ", ".join(f"{h['step']}: {h['mean']:.2f}" for h in entry["history"])
     steps = config.get("max_steps") or "epochs " + str(config.get("epochs"))
     return (f"| {entry['run']} | {config['base']} | {config.get('train_layers') or 'all'} | "
-            f"{config.get('hard_negatives', 0)} | {config.get('alt_label_rate', 0)} | {config['lr']} | {config['batch_size']} | {best['step']} of "
+            f"{config.get('hard_negatives', 0)} | {config.get('alt_label_rate', 0)} | {config['lr']} | "
+            f"{config['batch_size']} | {best['step']} of "
             f"{steps} | {best['rp@5']['tech']:.2f} | {best['rp@5']['house']:.2f} | **{best['mean']:.2f}** | {curve} | "
             f"{entry['history'][-1]['seconds'] / 60:.1f} |")
 
