@@ -18,9 +18,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from contextmatch.benchmarks import load_benchmark  # noqa: E402
+from contextmatch.evaluation.benchmarks import load_benchmark  # noqa: E402
 from contextmatch.esco import DEFAULT_ESCO_VERSION, load_esco  # noqa: E402
-from contextmatch.evaluation import System, load_metric, ranking_metrics, write_result  # noqa: E402
+from contextmatch.evaluation.ranking import System, load_metric, ranking_metrics, write_result  # noqa: E402
 
 RESULTS_DIR = ROOT / "results" / "speed" / "accuracy"
 VARIANTS = {  # name: (quantize, backend)
@@ -57,7 +57,7 @@ def evaluate_variant(extractor, variant: str, benchmark, labels: list[str], metr
 
 
 def main(argv: list[str] | None = None) -> int:
-    from contextmatch.extractor import SkillExtractor
+    from contextmatch.skills.extractor import SkillExtractor
     from contextmatch.models import load_model
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

@@ -31,7 +31,7 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
-    from contextmatch.extractor import SkillExtractor
+    from contextmatch.skills.extractor import SkillExtractor
 
     extractor = SkillExtractor(None, quantize="auto", threads=args.threads)
     ads = load_ads()

@@ -4,7 +4,7 @@ The label set is the 13,891 ESCO skill vectors of the default model plus synthet
 ESCO skill vectors (70-95% of one) with Gaussian noise, so that they crowd the same regions as real labels. The
 sentences are the first lines of the shipped benchmark set, encoded once; only scoring is timed (milliseconds per
 sentence, best of the rounds). Methods: every label scored (the reference top 10), the exact cosine-bound top-k of
-``contextmatch.topk``, and two-stage scoring (``contextmatch.two_stage``) with M candidates from an exact pooled
+``contextmatch.skills.topk``, and two-stage scoring (``contextmatch.skills.two_stage``) with M candidates from an exact pooled
 cosine search or a faiss index.
 
     python benchmarks/large_labels.py                      # 100,000 synthetic labels; results/speed/large_labels.json
@@ -25,8 +25,8 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from contextmatch.topk import bound_dtype, contextmatch_topk, unit_rows  # noqa: E402
-from contextmatch.two_stage import LabelIndex, recall_at_k, two_stage_topk  # noqa: E402
+from contextmatch.skills.topk import bound_dtype, contextmatch_topk, unit_rows  # noqa: E402
+from contextmatch.skills.two_stage import LabelIndex, recall_at_k, two_stage_topk  # noqa: E402
 from modeling_contextmatch import contextmatch_scores  # noqa: E402
 
 RESULTS = ROOT / "results" / "speed" / "large_labels.json"
@@ -107,7 +107,7 @@ def _faiss_threads(threads: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from contextmatch.extractor import SkillExtractor
+    from contextmatch.skills.extractor import SkillExtractor
 
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from throughput import load_ads

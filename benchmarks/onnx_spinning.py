@@ -1,6 +1,6 @@
 """Why ONNX Runtime lost at two threads: its intra-op threads spin between runs by default, on the cores that
 torch's threads need for the ConTeXT scoring that follows each encoder call. Times the ONNX Runtime pipeline with
-spinning threads (ONNX Runtime's default) and with sleeping ones (``contextmatch.onnx_runtime``'s setting) in one
+spinning threads (ONNX Runtime's default) and with sleeping ones (``contextmatch.skills.onnx_runtime``'s setting) in one
 process, alternating, best of ``--rounds``.
 
     python benchmarks/onnx_spinning.py --threads 2      # writes results/speed/onnx_spinning.json
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     import onnxruntime as ort
 
-    from contextmatch.extractor import SkillExtractor
+    from contextmatch.skills.extractor import SkillExtractor
     from contextmatch.text import clean_text, split_sentences
     from throughput import load_ads, machine
 

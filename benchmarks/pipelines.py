@@ -19,12 +19,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from contextmatch.cache import cache_dir, skill_matrix  # noqa: E402
 from contextmatch.esco import DEFAULT_ESCO_VERSION, load_esco  # noqa: E402
-from contextmatch.extractor import SkillExtractor  # noqa: E402
+from contextmatch.skills.extractor import SkillExtractor  # noqa: E402
 from contextmatch.models import MINILM, MPNET, load_model, minilm_path  # noqa: E402
-from contextmatch.quantize import sentence_encoder  # noqa: E402
+from contextmatch.skills.quantize import sentence_encoder  # noqa: E402
 from contextmatch.runtime import configure_threads  # noqa: E402
 from contextmatch.text import clean_text, split_sentences  # noqa: E402
-from contextmatch.topk import unit_rows  # noqa: E402
+from contextmatch.skills.topk import unit_rows  # noqa: E402
 from modeling_contextmatch import mean_pool  # noqa: E402
 
 BASELINE_THRESHOLD = 0.5

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from accuracy import pooled_rp5
-from contextmatch.results_tables import cell
+from contextmatch.evaluation.tables import cell
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "results" / "speed"

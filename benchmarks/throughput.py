@@ -92,7 +92,7 @@ def machine() -> dict:
     import torch
 
     from contextmatch.runtime import available_cores
-    from contextmatch.topk import bound_dtype
+    from contextmatch.skills.topk import bound_dtype
 
     cpuinfo = Path("/proc/cpuinfo")
     model, flags = cpu_info(cpuinfo.read_text()) if cpuinfo.exists() else (platform.processor(), [])

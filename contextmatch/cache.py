@@ -75,7 +75,7 @@ def skill_matrix(model, tokenizer, labels: list[str], esco_version: str, batch_s
 
 def label_matrix(model, tokenizer, labels, esco_version: str,
                  encode_alternatives: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The (labels, dim) matrix of a :class:`contextmatch.labels.LabelTable`: the preferred labels' skill matrix
+    """The (labels, dim) matrix of a :class:`contextmatch.skills.labels.LabelTable`: the preferred labels' skill matrix
     (the same cache entry as :func:`skill_matrix` of the skill labels) followed by the alternative labels' matrix,
     and ``None``. With ``encode_alternatives=False`` and no cached alternative matrix, the alternative rows are zeros
     and the second value (labels,) marks them not encoded yet, for the caller to encode the few it needs."""

@@ -18,7 +18,7 @@ import platform
 import sys
 from pathlib import Path
 
-from contextmatch.training import RECIPES, TrainConfig, train
+from contextmatch.training.skills import RECIPES, TrainConfig, train
 
 SOURCES = ("esco-alt", "esco-description", "template", "skillskape", "skillspan")
 RUNS = {

@@ -70,7 +70,7 @@ def main() -> None:
 
     import torch
 
-    from contextmatch.batch import run_batch
+    from contextmatch.corpus.batch import run_batch
 
     with tempfile.TemporaryDirectory(dir=args.workdir) as work:
         corpus = Path(work) / "corpus.jsonl"

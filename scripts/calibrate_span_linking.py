@@ -17,9 +17,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from contextmatch.benchmarks import NAMED  # noqa: E402
+from contextmatch.evaluation.benchmarks import NAMED  # noqa: E402
 from contextmatch.esco import load_esco  # noqa: E402
-from contextmatch.training_data import LINK_MARGIN, LINK_THRESHOLD, SpanLinker  # noqa: E402
+from contextmatch.training.skill_data import LINK_MARGIN, LINK_THRESHOLD, SpanLinker  # noqa: E402
 
 GRID = [(t, m) for t in (0.6, 0.7, 0.75, 0.8, 0.85, 0.9) for m in (0.0, 0.05)]
 

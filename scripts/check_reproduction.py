@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from contextmatch.models import SHIPPED_MODEL_DIR  # noqa: E402
-from contextmatch.training_data import content_md5  # noqa: E402
+from contextmatch.training.skill_data import content_md5  # noqa: E402
 
 
 def compare_weights(run_file: Path, shipped_file: Path) -> dict:

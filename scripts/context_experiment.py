@@ -25,11 +25,11 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from tune_selection import TOP_K, Ranked  # noqa: E402
 
-from contextmatch.benchmarks import NAMED  # noqa: E402
-from contextmatch.extraction_eval import RESULTS_DIR, extraction_metrics, load_extraction_benchmark  # noqa: E402
-from contextmatch.extractor import SkillExtractor, SkillMatch  # noqa: E402
-from contextmatch.gate import gate_vectors  # noqa: E402
-from contextmatch.titles import TitleNormalizer  # noqa: E402
+from contextmatch.evaluation.benchmarks import NAMED  # noqa: E402
+from contextmatch.evaluation.extraction import RESULTS_DIR, extraction_metrics, load_extraction_benchmark  # noqa: E402
+from contextmatch.skills.extractor import SkillExtractor, SkillMatch  # noqa: E402
+from contextmatch.skills.gate import gate_vectors  # noqa: E402
+from contextmatch.titles.normalizer import TitleNormalizer  # noqa: E402
 
 BETAS = (0.0, 0.05, 0.1, 0.2)
 GAMMAS = (0.0, 0.02, 0.05, 0.1)

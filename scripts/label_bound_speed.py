@@ -25,8 +25,8 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from contextmatch.extractor import SkillExtractor  # noqa: E402
-from contextmatch.topk import label_topk, pooled_label_topk  # noqa: E402
+from contextmatch.skills.extractor import SkillExtractor  # noqa: E402
+from contextmatch.skills.topk import label_topk, pooled_label_topk  # noqa: E402
 
 SENTENCES = ROOT / "benchmarks" / "data" / "sentences.txt"
 

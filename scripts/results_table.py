@@ -12,7 +12,7 @@ import re
 import sys
 from pathlib import Path
 
-from contextmatch.results_tables import COLUMNS, VALIDATION, load_results, table
+from contextmatch.evaluation.tables import COLUMNS, VALIDATION, load_results, table
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "results" / "skills"

@@ -30,12 +30,12 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from contextmatch.benchmarks import load_benchmark  # noqa: E402
+from contextmatch.evaluation.benchmarks import load_benchmark  # noqa: E402
 from contextmatch.esco import load_esco  # noqa: E402
-from contextmatch.evaluation import load_metric, ranking_metrics  # noqa: E402
-from contextmatch.extractor import SkillExtractor  # noqa: E402
-from contextmatch.labels import DEFAULT_AGGREGATION, parse_aggregation  # noqa: E402
-from contextmatch.topk import OUTSIDE_POOL, pool_ranking  # noqa: E402
+from contextmatch.evaluation.ranking import load_metric, ranking_metrics  # noqa: E402
+from contextmatch.skills.extractor import SkillExtractor  # noqa: E402
+from contextmatch.skills.labels import DEFAULT_AGGREGATION, parse_aggregation  # noqa: E402
+from contextmatch.skills.topk import OUTSIDE_POOL, pool_ranking  # noqa: E402
 from modeling_contextmatch import aggregate_label_scores  # noqa: E402
 
 BENCHMARKS = [("tech", "validation"), ("house", "validation"), ("skill-xl", "validation")]
@@ -81,7 +81,7 @@ def pooled_skill_scores(label_scores: torch.Tensor, owners: torch.Tensor, senten
 
 
 def per_query_rp(scores: torch.Tensor, gold: list[list[str]], labels: list[str], metric, k: int = 5) -> list[float]:
-    """RP@k of each query, ranked as :func:`contextmatch.evaluation.ranking_metrics` ranks (stable sort)."""
+    """RP@k of each query, ranked as :func:`contextmatch.evaluation.ranking.ranking_metrics` ranks (stable sort)."""
     return [metric.r_precision_at_k([labels[i] for i in torch.argsort(row, descending=True, stable=True)[:k]],
                                     golds, k) for row, golds in zip(scores, gold)]
 

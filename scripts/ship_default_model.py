@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from contextmatch.models import SHIPPED_MODEL_DIR, SHIPPED_MODELS_DIR, load_model, save_trained_weights  # noqa: E402
-from contextmatch.training import validate  # noqa: E402
+from contextmatch.training.skills import validate  # noqa: E402
 
 
 def main(argv=None) -> int:

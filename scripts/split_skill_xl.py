@@ -17,8 +17,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from contextmatch.extraction_eval import SKILL_XL_HALVES  # noqa: E402
-from contextmatch.benchmarks import NAMED  # noqa: E402
+from contextmatch.evaluation.extraction import SKILL_XL_HALVES  # noqa: E402
+from contextmatch.evaluation.benchmarks import NAMED  # noqa: E402
 
 
 def halves(ads: dict[str, str]) -> dict[str, str]:

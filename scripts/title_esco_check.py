@@ -2,7 +2,7 @@
 
 The held-out labels are the validation split of ``contextmatch train-titles`` (5% of the alternative labels, seed
 13, never trained on by any of the models); each is ranked against all 3,008 occupations through the remaining
-labels, scored the way :class:`~contextmatch.titles.TitleNormalizer` scores (best label + centroid, plus the
+labels, scored the way :class:`~contextmatch.titles.normalizer.TitleNormalizer` scores (best label + centroid, plus the
 occupation prior where the model has one). A model trained on a board's labelled titles should lose at most a point
 here against the ESCO-only model (issue #17).
 
@@ -19,10 +19,10 @@ from pathlib import Path
 import torch
 
 from contextmatch.esco import load_esco
-from contextmatch.title_eval import JOBBERT_TITLES, REPO_DIR, benchmark_titles, rank_metrics
-from contextmatch.title_prior import esco_heldout_scores, log_counts, read_prior
-from contextmatch.title_training import build_title_data
-from contextmatch.titles import CENTROID_WEIGHT, TitleModel
+from contextmatch.evaluation.titles import JOBBERT_TITLES, REPO_DIR, benchmark_titles, rank_metrics
+from contextmatch.titles.prior import esco_heldout_scores, log_counts, read_prior
+from contextmatch.training.titles import build_title_data
+from contextmatch.titles.normalizer import CENTROID_WEIGHT, TitleModel
 
 OUT = REPO_DIR / "results" / "titles" / "analysis" / "esco_heldout.json"
 

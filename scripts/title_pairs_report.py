@@ -21,11 +21,11 @@ import sys
 import torch
 
 from contextmatch.esco import load_esco
-from contextmatch.title_eval import (JOBBERT_TITLES, REPO_DIR, benchmark_titles, read_title_benchmark,
+from contextmatch.evaluation.titles import (JOBBERT_TITLES, REPO_DIR, benchmark_titles, read_title_benchmark,
                                      reciprocal_ranks)
-from contextmatch.title_prior import fit_prior, log_counts, read_prior
-from contextmatch.title_training import build_title_data
-from contextmatch.titles import TitleNormalizer
+from contextmatch.titles.prior import fit_prior, log_counts, read_prior
+from contextmatch.training.titles import build_title_data
+from contextmatch.titles.normalizer import TitleNormalizer
 
 OUT = REPO_DIR / "results" / "titles" / "analysis" / "labelled_titles.json"
 

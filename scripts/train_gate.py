@@ -14,7 +14,7 @@ ads). The L2 strength is chosen by 5-fold cross-validation over the ``select`` a
 AUC is reported on Skill-XL ``report`` and SkillSpan dev, which the gate never sees. Sentences are encoded as
 ``contextmatch extract`` encodes them by default (``--quantize auto``).
 
-The second step (``contextmatch.gate``) reads the ad around each sentence. It is trained on the ``select``
+The second step (``contextmatch.skills.gate``) reads the ad around each sentence. It is trained on the ``select``
 sentences, with the first step's out-of-fold probabilities as its inputs (so that it sees them as they will be on
 unseen text), its L2 strength again chosen by 5-fold cross-validation over the ``select`` ads. The gate's cut-off
 is chosen with the selection rule by ``scripts/tune_selection.py``.
@@ -33,10 +33,10 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from contextmatch.benchmarks import BENCHMARK_DIR, NAMED  # noqa: E402
-from contextmatch.extraction_eval import RESULTS_DIR, skill_xl_halves  # noqa: E402
-from contextmatch.extractor import SkillExtractor  # noqa: E402
-from contextmatch.gate import (  # noqa: E402
+from contextmatch.evaluation.benchmarks import BENCHMARK_DIR, NAMED  # noqa: E402
+from contextmatch.evaluation.extraction import RESULTS_DIR, skill_xl_halves  # noqa: E402
+from contextmatch.skills.extractor import SkillExtractor  # noqa: E402
+from contextmatch.skills.gate import (  # noqa: E402
     context_rows, fit_gate, gate_probabilities, gate_vectors, roc_auc, skillspan_postings, skillspan_sentences, top_scores,
 )
 from contextmatch.models import default_model, update_config  # noqa: E402

@@ -35,12 +35,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from contextmatch.extraction_eval import (  # noqa: E402
+from contextmatch.evaluation.extraction import (  # noqa: E402
     RESULTS_DIR, cosine_top, extraction_metrics, labels_above, load_extraction_benchmark, rounded,
 )
-from contextmatch.extractor import SkillExtractor  # noqa: E402
+from contextmatch.skills.extractor import SkillExtractor  # noqa: E402
 from contextmatch.models import MINILM, default_model, update_config  # noqa: E402
-from contextmatch.selection import NO_MARGIN, Redundancy, SelectionRule, pair_features  # noqa: E402
+from contextmatch.skills.selection import NO_MARGIN, Redundancy, SelectionRule, pair_features  # noqa: E402
 
 TOP_K = 5
 CANDIDATES = 20
@@ -202,7 +202,7 @@ def main(argv=None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     if args.out is None:
-        from contextmatch.plots import pr_curve_svg
+        from contextmatch.evaluation.plots import pr_curve_svg
 
         (RESULTS_DIR / "extraction_pr.svg").write_text(pr_curve_svg(curves), encoding="utf-8")
     print(f"wrote {out}" + ("" if args.out else " and extraction_pr.svg"))

@@ -21,8 +21,8 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from contextmatch.benchmarks import NAMED  # noqa: E402
-from contextmatch.extractor import DEFAULT_TOP_K, SkillExtractor  # noqa: E402
+from contextmatch.evaluation.benchmarks import NAMED  # noqa: E402
+from contextmatch.skills.extractor import DEFAULT_TOP_K, SkillExtractor  # noqa: E402
 
 
 def skill_xl_sentences() -> tuple[list[str], list[set[str]]]:

@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from contextmatch.benchmarks import NAMED, PACKAGE_DIR  # noqa: E402
+from contextmatch.evaluation.benchmarks import NAMED, PACKAGE_DIR  # noqa: E402
 
 OUT_DIR = ROOT / "results" / "workrb"
 ESCO_DIR = PACKAGE_DIR / "data" / "esco" / "v1.1.0"
@@ -103,7 +103,7 @@ def main() -> int:
     import workrb.tasks
     from workrb.models import BiEncoderModel, ConTeXTMatchModel
 
-    from contextmatch.export import export_model
+    from contextmatch.hub.export import export_model
 
     torch.manual_seed(0)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -55,7 +55,7 @@ EMPTY_AD = "Nothing to analyse: paste a job ad into the text box, pick an exampl
 ERROR_AD = "Something went wrong while extracting skills from this ad. Please try again, or try a shorter ad."
 ERROR_MODEL = "The skill extraction model could not be loaded on this server. Please try again later."
 TITLE_MISSING = (
-    "The title model is not installed in this build of the demo (the module `contextmatch.titles` is missing), "
+    "The title model is not installed in this build of the demo (the module `contextmatch.titles.normalizer` is missing), "
     "so job titles cannot be normalized here yet. Skill extraction works as usual."
 )
 ERROR_TITLE = "Something went wrong while normalizing this title. Please try again."
@@ -73,7 +73,7 @@ class _Engine:
     """The skill extractor plus a URI -> row index of its skill matrix (for attention plots)."""
 
     def __init__(self):
-        from contextmatch.extractor import SkillExtractor
+        from contextmatch.skills.extractor import SkillExtractor
 
         self.extractor = SkillExtractor(model_pair())  # encodes (or loads the cached) ESCO skill matrix
         self.skill_index = {skill.uri: i for i, skill in enumerate(self.extractor.esco.skills)}
@@ -134,19 +134,19 @@ def engine() -> _Engine:
 def titles_available() -> bool:
     """Whether the title normalization module is installed."""
     try:
-        return importlib.util.find_spec("contextmatch.titles") is not None
+        return importlib.util.find_spec("contextmatch.titles.normalizer") is not None
     except (ImportError, ValueError):
         return False
 
 
 def title_normalizer():
-    """The shared :class:`contextmatch.titles.TitleNormalizer`, loaded on first use; ``None`` if not installed."""
+    """The shared :class:`contextmatch.titles.normalizer.TitleNormalizer`, loaded on first use; ``None`` if not installed."""
     global _titles
     if _titles is None:
         with _titles_lock:
             if _titles is None:
                 try:
-                    from contextmatch.titles import TitleNormalizer
+                    from contextmatch.titles.normalizer import TitleNormalizer
                 except ImportError:
                     return None
                 normalizer = TitleNormalizer(released_model("title_model"))
@@ -355,7 +355,7 @@ def skills_table(result, page_url) -> pd.DataFrame:
 
 def _summary(result, top_k: int, threshold: float) -> str:
     with_skills = sum(1 for s in result.sentences if s.skills)
-    from contextmatch.render import rule_text
+    from contextmatch.skills.render import rule_text
 
     calibrated = round(threshold, 2) == round(default_threshold(), 2)
     rule = engine().extractor.rule(None if calibrated else threshold)

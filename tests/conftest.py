@@ -28,7 +28,7 @@ def model_and_tokenizer():
 
 @pytest.fixture(scope="session")
 def extractor(model_and_tokenizer):
-    from contextmatch.extractor import SkillExtractor
+    from contextmatch.skills.extractor import SkillExtractor
 
     return SkillExtractor(model_and_tokenizer)
 
@@ -43,7 +43,7 @@ def run_cli(*args, stdin: bytes | None = None, timeout: float = 600):
     import subprocess
 
     return subprocess.run(
-        [sys.executable, "-m", "contextmatch.cli", *map(str, args)], input=stdin, capture_output=True,
+        [sys.executable, "-m", "contextmatch.cli.main", *map(str, args)], input=stdin, capture_output=True,
         timeout=timeout, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
 
@@ -58,6 +58,6 @@ def shipped_threshold() -> float:
 @pytest.fixture(scope="session")
 def plain_extractor(model_and_tokenizer):
     """The default model without its decision layer: no gate, no margin, no grouping (the ranking as it is)."""
-    from contextmatch.extractor import SkillExtractor
+    from contextmatch.skills.extractor import SkillExtractor
 
     return SkillExtractor(model_and_tokenizer, gate=False, grouping=False, margin=2.0)

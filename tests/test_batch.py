@@ -14,7 +14,7 @@ import pytest
 
 from conftest import ROOT
 
-from contextmatch.batch import BatchError, extract_json, run_batch
+from contextmatch.corpus.batch import BatchError, extract_json, run_batch
 from contextmatch.inputs import InputError, read_documents, read_records
 
 PHRASES = ["Experience with PostgreSQL.", "You speak German and English.", "Knowledge of Python and SQL.",
@@ -62,7 +62,7 @@ FP32 = ("--quantize", "fp32")  # the CLI runs int8 by default; the reference run
 
 def _batch(*args) -> subprocess.Popen:
     with open(f"{args[args.index('--out') + 1]}.log", "ab") as log:  # the child keeps its own copy open
-        return subprocess.Popen([sys.executable, "-m", "contextmatch.cli", "batch", *map(str, args)], cwd=ROOT,
+        return subprocess.Popen([sys.executable, "-m", "contextmatch.cli.main", "batch", *map(str, args)], cwd=ROOT,
                                 env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=log, stderr=log)
 
 
@@ -178,7 +178,7 @@ def test_partial_shards_are_redone_and_the_summary_rebuilt(reference, tmp_path, 
     def no_model(*args, **kwargs):
         raise AssertionError("the model was loaded")
 
-    monkeypatch.setattr("contextmatch.extractor.SkillExtractor", no_model)
+    monkeypatch.setattr("contextmatch.skills.extractor.SkillExtractor", no_model)
     manifest = run_batch(corpus, out, id_column="id", chunk_size=CHUNK, progress=False)
     assert manifest["status"] == "complete" and _rows(out, "ads") == _rows(reference, "ads")
 
@@ -242,7 +242,7 @@ def test_extract_json_is_one_document_per_ad(extractor):
 
 
 def test_batch_help_explains_output_and_resuming(capsys):
-    from contextmatch.cli import build_parser
+    from contextmatch.cli.main import build_parser
 
     with pytest.raises(SystemExit):
         build_parser().parse_args(["batch", "--help"])
@@ -253,7 +253,7 @@ def test_batch_help_explains_output_and_resuming(capsys):
 @pytest.mark.slow
 def test_ray_data_gives_the_rows_of_a_local_run(reference, corpus):
     ray = pytest.importorskip("ray", reason="the [ray] extra is not installed")
-    from contextmatch.batch_ray import extract_dataset
+    from contextmatch.corpus.ray_data import extract_dataset
 
     records = [r._asdict() for r in read_records(str(corpus), id_column="id") if not r.error]
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
@@ -277,7 +277,7 @@ def test_ray_data_gives_the_rows_of_a_local_run(reference, corpus):
 
 
 def test_default_batch_runs_the_int8_encoder_matches_that_extractor_and_resumes_only_so(tmp_path):
-    from contextmatch.extractor import SkillExtractor
+    from contextmatch.skills.extractor import SkillExtractor
 
     small = tmp_path / "small.jsonl"
     _write_jsonl(small, _ads(4))

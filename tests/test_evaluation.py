@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from conftest import run_cli
-from contextmatch.benchmarks import load_benchmark, read_benchmark_csv
+from contextmatch.evaluation.benchmarks import load_benchmark, read_benchmark_csv
 from contextmatch.esco import load_esco
-from contextmatch.evaluation import bm25_scores, ranking_metrics
+from contextmatch.evaluation.ranking import bm25_scores, ranking_metrics
 from contextmatch.inputs import InputError
 
 KNOWN = set(load_esco().skill_by_label)
@@ -97,7 +97,7 @@ def test_harness_reproduces_the_zero_shot_reference_row():
 
 
 def test_zero_shot_threshold_is_the_tuned_one():
-    from contextmatch.evaluation import REPO_DIR
+    from contextmatch.evaluation.ranking import REPO_DIR
     from contextmatch.models import ZERO_SHOT_THRESHOLDS
 
     for name, threshold in ZERO_SHOT_THRESHOLDS.items():
@@ -128,7 +128,7 @@ def test_cli_evaluates_the_model_and_every_baseline_by_default(tmp_path):
 def test_cli_title_task_on_a_csv(tmp_path):
     import gzip
 
-    from contextmatch.title_eval import JOBBERT_TITLES
+    from contextmatch.evaluation.titles import JOBBERT_TITLES
 
     with gzip.open(JOBBERT_TITLES, "rt", encoding="utf-8") as handle:
         lines = handle.read().splitlines()[:6]
@@ -144,7 +144,7 @@ def test_cli_title_task_on_a_csv(tmp_path):
 
 
 def test_all_label_systems_have_their_own_name_and_need_contextmatch():
-    from contextmatch.evaluation import System, baseline_systems, score_matrix
+    from contextmatch.evaluation.ranking import System, baseline_systems, score_matrix
 
     preferred, every = System("contextmatch", "all-MiniLM-L6-v2"), System("contextmatch", "all-MiniLM-L6-v2", "all",
                                                                           "mix:0.5")

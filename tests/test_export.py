@@ -121,7 +121,7 @@ def test_a_title_model_is_refused_as_a_skill_model():
 def test_exporting_a_local_encoder_folder_names_no_local_path(tmp_path):
     import shutil
 
-    from contextmatch.export import export_model, local_paths
+    from contextmatch.hub.export import export_model, local_paths
     from contextmatch.models import minilm_path
 
     shutil.copytree(minilm_path(), tmp_path / "my-encoder")

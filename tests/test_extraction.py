@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from conftest import ROOT, run_cli
-from contextmatch.extraction_eval import (
+from contextmatch.evaluation.extraction import (
     ExtractionBenchmark, GoldSentence, SKILL_XL_HALVES, extraction_metrics, load_extraction_benchmark,
 )
-from contextmatch.selection import SelectionRule
+from contextmatch.skills.selection import SelectionRule
 
 SKILL_XL_HEADER = ["ID", "subset", "title", "sentence", "relevant", "cluster", "skill"]
 
@@ -99,7 +99,7 @@ def test_selection_keeps_a_multi_skill_sentence_and_drops_the_tail():
 
 
 def test_gate_relevance_is_the_remote_code_formula(extractor):
-    from contextmatch.gate import gate_probabilities, gate_vectors, top_scores
+    from contextmatch.skills.gate import gate_probabilities, gate_vectors, top_scores
 
     config = extractor.model.config
     if not config.gate_weights:
@@ -117,7 +117,7 @@ def test_gate_relevance_is_the_remote_code_formula(extractor):
 
 
 def test_gated_sentences_report_nothing_and_no_gate_reports_them(model_and_tokenizer):
-    from contextmatch.extractor import SkillExtractor
+    from contextmatch.skills.extractor import SkillExtractor
 
     gated = SkillExtractor(model_and_tokenizer, threshold=-1.0)
     if not gated.gate:
@@ -135,7 +135,7 @@ def test_gated_sentences_report_nothing_and_no_gate_reports_them(model_and_token
 
 
 def test_gate_context_is_the_same_across_decision_chunks_and_ads(model_and_tokenizer, monkeypatch):
-    from contextmatch import extractor as module
+    from contextmatch.skills import extractor as module
 
     extractor = module.SkillExtractor(model_and_tokenizer, threshold=-1.0)
     ads = [["Your profile", "You write Python and SQL.", "We offer a bike lease."], ["You speak German."]]
@@ -148,7 +148,7 @@ def test_gate_context_is_the_same_across_decision_chunks_and_ads(model_and_token
 
 
 def test_groups_fold_near_duplicates_and_ad_groups_are_consistent(model_and_tokenizer):
-    from contextmatch.extractor import SkillExtractor
+    from contextmatch.skills.extractor import SkillExtractor
 
     grouped = SkillExtractor(model_and_tokenizer, threshold=0.3, gate=False)
     plain = SkillExtractor(model_and_tokenizer, threshold=0.3, gate=False, grouping=False)
@@ -179,7 +179,7 @@ def test_extract_sentences_equals_extract_on_clean_sentences(extractor):
 
 
 def test_shipped_rule_is_the_one_chosen_on_select():
-    from contextmatch import extraction_eval
+    from contextmatch.evaluation import extraction as extraction_eval
     from contextmatch.models import SHIPPED_MODEL_DIR
 
     chosen = json.loads((ROOT / "results" / "extraction" / "selection.json").read_text())
@@ -213,7 +213,7 @@ def test_evaluate_extraction_cli_on_a_csv(tmp_path):
 def test_fast_grouping_equals_the_pairwise_rule(extractor):
     import random
 
-    from contextmatch.selection import Redundancy, group_ranked
+    from contextmatch.skills.selection import Redundancy, group_ranked
 
     rng = random.Random(0)
     for similarity, relations in ((0.8, True), (0.85, False), (None, True)):

@@ -110,7 +110,7 @@ def test_one_megabyte_of_text_in_bounded_memory(tmp_path):
     script = textwrap.dedent(
         """
         import random, resource, sys
-        from contextmatch.extractor import SkillExtractor
+        from contextmatch.skills.extractor import SkillExtractor
         words = open("examples/job_ad.txt", encoding="utf-8").read().split()
         random.seed(0)
         size = int(sys.argv[1])

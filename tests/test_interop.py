@@ -123,7 +123,7 @@ def test_weights_are_stored_once(exported):
 
 
 def test_no_file_names_a_path_of_this_machine(exported):
-    from contextmatch.export import local_paths
+    from contextmatch.hub.export import local_paths
 
     config = json.loads((exported / "config.json").read_text())
     assert "_name_or_path" not in config["encoder"] and config["encoder_folder"] == "encoder"
@@ -136,7 +136,7 @@ def test_no_file_names_a_path_of_this_machine(exported):
 
 
 def test_title_model_loads_as_its_card_shows():
-    from contextmatch.titles import SHIPPED_TITLE_MODEL_DIR, TitleModel
+    from contextmatch.titles.normalizer import SHIPPED_TITLE_MODEL_DIR, TitleModel
 
     titles, skills = ["sr. java dev", "registered nurse"], ["java, spring, sql"]
     loaded = fresh_process(TITLE_SCRIPT, SHIPPED_TITLE_MODEL_DIR, json.dumps(titles), json.dumps(skills))

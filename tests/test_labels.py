@@ -4,8 +4,8 @@ test encodes a few hundred labels, not 85k), its exact bound against full scorin
 import pytest
 import torch
 
-import contextmatch.extractor as extractor_module
-from contextmatch.labels import label_table, parse_aggregation
+import contextmatch.skills.extractor as extractor_module
+from contextmatch.skills.labels import label_table, parse_aggregation
 
 SENTENCES = ["Experience with Postgres and Kubernetes is a plus.", "You will mentor junior developers.",
              "Fluent German and English, written and spoken.", "Team player."]
@@ -25,7 +25,7 @@ def _reduced_table(skills):
 
 @pytest.fixture(scope="module")
 def all_labels(model_and_tokenizer):
-    from contextmatch.extractor import SkillExtractor
+    from contextmatch.skills.extractor import SkillExtractor
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(extractor_module, "label_table", _reduced_table)
@@ -95,7 +95,7 @@ def test_pool_encodes_only_the_labels_it_needs(all_labels):
 
 
 def test_pool_needs_all_labels(model_and_tokenizer):
-    from contextmatch.extractor import SkillExtractor
+    from contextmatch.skills.extractor import SkillExtractor
 
     with pytest.raises(ValueError, match="label_pool=5 needs skill_labels='all'"):
         SkillExtractor(model_and_tokenizer, label_pool=5)
@@ -124,7 +124,7 @@ def test_bad_aggregation_is_one_clear_error(bad):
 
 
 def test_unknown_skill_labels_mode_is_refused(model_and_tokenizer):
-    from contextmatch.extractor import SkillExtractor
+    from contextmatch.skills.extractor import SkillExtractor
 
     with pytest.raises(ValueError, match="unknown skill_labels 'alt'"):
         SkillExtractor(model_and_tokenizer, skill_labels="alt")

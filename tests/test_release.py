@@ -17,7 +17,7 @@ import torch
 from conftest import ROOT, run_cli, shipped_threshold
 
 import contextmatch
-from contextmatch import release as rel
+from contextmatch.hub import release as rel
 
 NAMESPACE = "test"
 BUILT_FOR = "my-org"  # the release is built for this namespace, then published (dry run) to NAMESPACE
@@ -105,7 +105,7 @@ def _publish_env(tmp_path, **extra):
                                             ("hf_fake", "cannot reach the Hugging Face Hub")])
 def test_publish_without_token_or_network_fails_in_one_line(release_dir, tmp_path, token, message):
     env = _publish_env(tmp_path, **({"HF_TOKEN": token} if token else {}))
-    done = subprocess.run([sys.executable, "-m", "contextmatch.cli", "publish", str(release_dir), "--namespace",
+    done = subprocess.run([sys.executable, "-m", "contextmatch.cli.main", "publish", str(release_dir), "--namespace",
                            NAMESPACE], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
@@ -319,7 +319,7 @@ def test_skill_model_scores_in_workrb_as_with_automodel(release_dir, model_and_t
 def test_title_model_loads_with_sentence_transformers(release_dir):
     from sentence_transformers import SentenceTransformer
 
-    from contextmatch.titles import TitleModel
+    from contextmatch.titles.normalizer import TitleModel
 
     model = SentenceTransformer(str(folder(release_dir, rel.TITLE_MODEL)), device="cpu")
     titles = model.encode(["sr. java dev", "registered nurse"], task="title", convert_to_tensor=True,

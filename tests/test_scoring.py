@@ -106,7 +106,7 @@ def _label_problem(seed: int, skills: int = 400):
     gen = torch.Generator().manual_seed(seed)
     counts = torch.randint(0, 7, (skills,), generator=gen)
     owners = torch.cat([torch.arange(skills), torch.repeat_interleave(torch.arange(skills), counts)])
-    from contextmatch.labels import LabelTable
+    from contextmatch.skills.labels import LabelTable
 
     table = LabelTable([str(i) for i in range(len(owners))], owners, skills).skill_labels()
     x = torch.randn(4, 7, 16, generator=gen) * 3
@@ -121,7 +121,7 @@ def _label_problem(seed: int, skills: int = 400):
                                                       (0.0, 0.05)])
 @pytest.mark.parametrize("k,candidates", [(1, None), (5, 5), (10, 300)])
 def test_label_topk_equals_full_aggregated_scoring(dtype, weight, label_temperature, k, candidates):
-    from contextmatch.topk import label_topk, unit_rows
+    from contextmatch.skills.topk import label_topk, unit_rows
     from modeling_contextmatch import aggregate_label_scores
 
     x, mask, labels, table = _label_problem(k)
@@ -142,7 +142,7 @@ def test_label_topk_equals_full_aggregated_scoring(dtype, weight, label_temperat
 
 @pytest.mark.parametrize("weight,label_temperature", [(0.5, None), (0.0, None), (0.0, 0.02), (0.0, 10.0)])
 def test_aggregated_label_bounds_bound_the_aggregated_scores(weight, label_temperature):
-    from contextmatch.topk import aggregated_bounds, cosine_bounds, unit_rows
+    from contextmatch.skills.topk import aggregated_bounds, cosine_bounds, unit_rows
     from modeling_contextmatch import aggregate_label_scores
 
     x, mask, labels, table = _label_problem(7)

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from conftest import run_cli
-from contextmatch.extractor import SkillExtractor
+from contextmatch.skills.extractor import SkillExtractor
 from contextmatch.runtime import available_cores, configure_threads
-from contextmatch.topk import contextmatch_topk, cosine_bounds, unit_rows
+from contextmatch.skills.topk import contextmatch_topk, cosine_bounds, unit_rows
 from modeling_contextmatch import contextmatch_scores
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -150,7 +150,7 @@ def test_threads_use_the_available_cores():
 
 
 def test_cli_speed_options_parse():
-    from contextmatch.cli import build_parser
+    from contextmatch.cli.main import build_parser
 
     args = build_parser().parse_args(["extract", "ad.txt", "--int8", "--backend", "onnx", "--threads", "2"])
     assert (args.quantize, args.backend, args.threads) == ("int8", "onnx", 2)
@@ -163,7 +163,7 @@ def test_auto_encoder_is_int8_on_cpu_and_float32_without_a_quantized_engine(mode
     assert (auto.quantize, auto.encoder_name) == ("int8", "torch int8")
     assert auto.encoder.model is not model_and_tokenizer[0]
     assert SkillExtractor(model_and_tokenizer, quantize="fp32").encoder_name == "torch fp32"
-    monkeypatch.setattr("contextmatch.quantize.INT8_ENGINES", ())  # a torch build without fbgemm/x86/qnnpack
+    monkeypatch.setattr("contextmatch.skills.quantize.INT8_ENGINES", ())  # a torch build without fbgemm/x86/qnnpack
     fallback = SkillExtractor(model_and_tokenizer, quantize="auto")
     assert (fallback.quantize, fallback.encoder_name) == (None, "torch fp32")
     assert fallback.encoder.model is model_and_tokenizer[0]
@@ -182,7 +182,7 @@ def test_extract_verbose_names_the_encoder(tmp_path):
 
 def _reference_evidence(window, offsets, weights):
     """The evidence as first written: words merged and weighed per (window, skill) in one loop."""
-    from contextmatch.extractor import EVIDENCE_MAX_WORDS, EVIDENCE_MIN_WEIGHT, Evidence
+    from contextmatch.skills.extractor import EVIDENCE_MAX_WORDS, EVIDENCE_MIN_WEIGHT, Evidence
 
     words, text = [], window.text
     for (start, end), weight in zip(offsets, weights):
@@ -203,7 +203,7 @@ def _reference_evidence(window, offsets, weights):
 
 def test_batched_evidence_equals_the_per_skill_loop(extractor, example_ad):
     """Words found once per window and weighed for all skills at once give exactly the evidence of the loop."""
-    from contextmatch.extractor import _evidence, _word_spans, _word_weights
+    from contextmatch.skills.extractor import _evidence, _word_spans, _word_weights
 
     from contextmatch.text import split_sentences
 

@@ -10,10 +10,10 @@ import torch
 
 from conftest import run_cli
 from contextmatch.esco import load_esco
-from contextmatch.title_eval import (JOBBERT_SPLIT, JOBBERT_TITLES, _open_csv, read_title_benchmark, split_by_title,
+from contextmatch.evaluation.titles import (JOBBERT_SPLIT, JOBBERT_TITLES, _open_csv, read_title_benchmark, split_by_title,
                                      title_key)
-from contextmatch.title_prior import count_uris, log_counts, read_prior
-from contextmatch.titles import TitleModel, TitleNormalizer
+from contextmatch.titles.prior import count_uris, log_counts, read_prior
+from contextmatch.titles.normalizer import TitleModel, TitleNormalizer
 
 ESCO = load_esco()
 BY_LABEL = {o.label: o for o in ESCO.occupations}
@@ -46,7 +46,7 @@ def test_other_files_are_split_by_the_same_rule(tmp_path):
 
 
 def test_pairs_become_anchors_and_never_the_held_out_titles(tmp_path):
-    from contextmatch.title_training import add_pairs, build_title_data
+    from contextmatch.training.titles import add_pairs, build_title_data
 
     path = tmp_path / "pairs.csv.gz"
     rows = [(f"Night Nurse {i}", NURSE) for i in range(30)] + [(f"Line Cook {i}", COOK) for i in range(30)]
@@ -69,7 +69,7 @@ def test_pairs_become_anchors_and_never_the_held_out_titles(tmp_path):
 
 
 def test_training_with_pairs_writes_a_prior_and_validates_on_select(tmp_path):
-    from contextmatch.title_training import TrainConfig, train_titles
+    from contextmatch.training.titles import TrainConfig, train_titles
 
     path = tmp_path / "pairs.csv"
     path.write_text("title,uri\n" + "".join(f"staff nurse {i},{NURSE}\nsous chef {i},{COOK}\n" for i in range(40)),
@@ -145,7 +145,7 @@ def test_train_titles_rejects_a_pairs_file_without_occupations(tmp_path):
 
 
 def test_shipped_title_model_has_its_prior_and_reads_it():
-    from contextmatch.titles import default_title_model
+    from contextmatch.titles.normalizer import default_title_model
 
     folder = default_title_model()
     prior = read_prior(folder)

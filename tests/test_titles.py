@@ -13,8 +13,8 @@ from conftest import ROOT, run_cli
 from contextmatch.esco import load_esco
 from contextmatch.inputs import InputError
 from contextmatch.text import bm25_words
-from contextmatch.title_eval import BM25Scorer, evaluate_titles, rank_metrics, read_title_benchmark
-from contextmatch.titles import (OccupationMatch, SkillHit, TitleModel, TitleNormalizer, default_title_model,
+from contextmatch.evaluation.titles import BM25Scorer, evaluate_titles, rank_metrics, read_title_benchmark
+from contextmatch.titles.normalizer import (OccupationMatch, SkillHit, TitleModel, TitleNormalizer, default_title_model,
                                  max_per_group, occupation_labels)
 
 ESCO = load_esco()
@@ -182,7 +182,7 @@ def test_bm25_equals_rank_bm25():
 
 
 def _tiny_config(tmp_path, **overrides):
-    from contextmatch.title_training import TrainConfig
+    from contextmatch.training.titles import TrainConfig
 
     values = dict(out=str(tmp_path / "model"), batch_size=8, max_steps=2, val_fraction=0.002,
                   val_labels_per_occupation=1, checkpoint_every=1, device="cpu", seed=1)
@@ -192,7 +192,7 @@ def _tiny_config(tmp_path, **overrides):
 
 @pytest.fixture(scope="module")
 def trained_folder(tmp_path_factory):
-    from contextmatch.title_training import train_titles
+    from contextmatch.training.titles import train_titles
 
     tmp_path = tmp_path_factory.mktemp("title-train")
     return train_titles(_tiny_config(tmp_path), progress=False, log=lambda message: None)
@@ -208,8 +208,8 @@ def test_two_step_training_saves_and_reloads(trained_folder):
 
 
 def test_training_never_sees_benchmark_titles():
-    from contextmatch.title_eval import benchmark_titles
-    from contextmatch.title_training import build_title_data
+    from contextmatch.evaluation.titles import benchmark_titles
+    from contextmatch.training.titles import build_title_data
 
     exclude = benchmark_titles()
     data = build_title_data(ESCO, exclude, val_fraction=0.05, seed=3)
@@ -220,7 +220,7 @@ def test_training_never_sees_benchmark_titles():
 
 
 def test_batches_never_hold_two_labels_of_one_occupation():
-    from contextmatch.title_training import build_title_data, plan_epoch
+    from contextmatch.training.titles import build_title_data, plan_epoch
 
     data = build_title_data(ESCO, set(), val_fraction=0.0, seed=3)
     plan = plan_epoch(data, 64, seed=3, epoch=0)
@@ -257,7 +257,7 @@ def test_the_model_folder_loads_with_the_one_liner_offline(trained_folder, title
 
 @pytest.mark.slow
 def test_training_resumes_after_an_interruption(tmp_path):
-    from contextmatch.title_training import train_titles
+    from contextmatch.training.titles import train_titles
 
     def stop(step):
         if step == 2:
@@ -285,7 +285,7 @@ def test_training_resumes_after_an_interruption(tmp_path):
 @pytest.mark.slow
 def test_gpu_recipe_code_path_on_cpu(tmp_path):
     """The gpu recipe (all-mpnet-base-v2, 1024-d heads, full skill pairs) with a small base, a few steps on CPU."""
-    from contextmatch.title_training import TrainConfig, train_titles
+    from contextmatch.training.titles import TrainConfig, train_titles
 
     config = TrainConfig.from_recipe("gpu", base="all-MiniLM-L6-v2", out=str(tmp_path / "gpu"), batch_size=8,
                                      max_steps=3, val_fraction=0.002, val_labels_per_occupation=1, device="cpu")
@@ -321,7 +321,7 @@ def test_cli_normalize_prints_occupations(tmp_path):
 
 
 def _normalize_run(*args) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "contextmatch.cli", "normalize", *map(str, args)], cwd=ROOT,
+    return subprocess.Popen([sys.executable, "-m", "contextmatch.cli.main", "normalize", *map(str, args)], cwd=ROOT,
                             env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
 

@@ -7,8 +7,8 @@ import random
 import torch
 
 from conftest import ROOT, run_cli
-from contextmatch.training import TrainConfig, batch_targets, r_precision_at_k, skill_skill_loss, train
-from contextmatch.training_data import benchmark_sentences, build_training_data, content_md5, normalise
+from contextmatch.training.skills import TrainConfig, batch_targets, r_precision_at_k, skill_skill_loss, train
+from contextmatch.training.skill_data import benchmark_sentences, build_training_data, content_md5, normalise
 
 
 def test_training_data_never_contains_a_benchmark_sentence(tmp_path):
@@ -120,7 +120,7 @@ def test_top_layer_training_changes_only_the_top_layers_and_ships_as_a_small_del
 
 
 def test_recipe_sources_exist_in_the_training_data(tmp_path):
-    from contextmatch.training import RECIPES
+    from contextmatch.training.skills import RECIPES
 
     stats = json.loads(open("training_data/v1/stats.json").read())
     for recipe in RECIPES.values():
@@ -128,7 +128,7 @@ def test_recipe_sources_exist_in_the_training_data(tmp_path):
 
 
 def test_training_rp_at_5_agrees_with_the_metric_module():
-    from contextmatch.evaluation import ranking_metrics
+    from contextmatch.evaluation.ranking import ranking_metrics
 
     rng = random.Random(0)
     labels = [f"s{i}" for i in range(30)]
@@ -158,7 +158,7 @@ def test_skill_skill_term_and_special_token_policy_train_and_save(tmp_path, mode
 def test_training_validation_equals_the_evaluation_harness(model_and_tokenizer):
     """The trainer's validation splits long sentences into the extractor's windows, so the shipped model's figures
     equal those `contextmatch evaluate` wrote to results/skills."""
-    from contextmatch.training import validate
+    from contextmatch.training.skills import validate
 
     model, tokenizer = model_and_tokenizer
     measured = validate(model, tokenizer, ["tech", "house"])
@@ -169,7 +169,7 @@ def test_training_validation_equals_the_evaluation_harness(model_and_tokenizer):
 
 
 def test_linked_spans_add_labels_under_their_own_source(tmp_path):
-    from contextmatch.training_data import _skillspan
+    from contextmatch.training.skill_data import _skillspan
 
     rows = [{"tokens": ["Knowledge", "of", "Python", "."], "tags_skill": ["O"] * 4,
              "tags_knowledge": ["O", "O", "B", "O"]},

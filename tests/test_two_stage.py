@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from contextmatch.topk import contextmatch_topk, unit_rows
-from contextmatch.two_stage import LabelIndex, exact_candidates, pooled_queries, recall_at_k, two_stage_topk
+from contextmatch.skills.topk import contextmatch_topk, unit_rows
+from contextmatch.skills.two_stage import LabelIndex, exact_candidates, pooled_queries, recall_at_k, two_stage_topk
 from modeling_contextmatch import contextmatch_scores
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,0 +1,381 @@
+"""Contrastive training of ConTeXT-match through the ConTeXT score, with in-batch negatives.
+
+Each batch holds (text, skill) pairs. Every text is scored against every distinct positive skill label of the
+batch; cross-entropy over ``scale * score`` pulls a text to its own skill. A skill that appears twice in a batch is
+one column, and a text's other gold skills are masked out, so no true skill is ever a negative. Options: hard
+negatives (a positive skill's nearest other skills as extra columns) and training only the top layers. Training is
+deterministic for a seed, validates RP@5 on TECH and HOUSE validation periodically, keeps the best model, and saves a
+checkpoint that ``--resume`` continues from after a kill.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from ..esco import load_esco
+from ..evaluation.benchmarks import load_benchmark
+
+# Sources of the recipes: the ESCO alternative labels are left out (scripts/ablation.py measured +2.7 mean
+# validation RP@5 without them, over two seeds each against four seeds with them: results/ablation/README.md).
+RECIPE_SOURCES = ["esco-description", "template", "skillskape", "skillspan"]
+RECIPES = {
+    # 2 CPU cores, 18 minutes: all-MiniLM-L6-v2 fully fine-tuned on 900 batches (about 1.2 epochs).
+    "cpu": dict(base="all-MiniLM-L6-v2", sources=RECIPE_SOURCES, batch_size=64, lr=5e-5, max_steps=900,
+                max_text_length=48, eval_every=150),
+    # one GPU: the paper's base.
+    "gpu": dict(base="all-mpnet-base-v2", sources=RECIPE_SOURCES, batch_size=128, lr=2e-5, epochs=3.0,
+                max_text_length=96, eval_every=500),
+    # 2 CPU cores: the paper's base with only its top layers trained (the rest frozen, in eval mode).
+    "cpu-mpnet": dict(base="all-mpnet-base-v2", sources=RECIPE_SOURCES, batch_size=64, lr=3e-5, max_steps=300,
+                      max_text_length=48, eval_every=100, train_layers=2),
+}
+
+
+@dataclass
+class TrainConfig:
+    data: str
+    out: str
+    base: str = "all-MiniLM-L6-v2"
+    sources: list[str] | None = None  # None: every source in the data
+    batch_size: int = 64
+    lr: float = 5e-5
+    epochs: float = 1.0
+    max_steps: int | None = None
+    max_text_length: int = 64
+    scale: float = 20.0
+    skill_weight: float = 0.0  # weight of the skill-skill term (pooled alt label vs pooled preferred label)
+    attend_special_tokens: bool = True  # the model's special-token policy (see ContextMatchConfig)
+    train_layers: int | None = None  # train only this many top transformer layers (None: the whole encoder)
+    hard_negatives: int = 0  # add, per text, one of its positive skill's this many nearest other skills (0: none)
+    alt_label_rate: float = 0.0  # chance that a skill column is written as one of its alternative labels
+    warmup: float = 0.05
+    eval_every: int = 600
+    save_every: int = 100
+    seed: int = 0
+    device: str | None = None
+    threads: int | None = None
+    validation: list[str] = field(default_factory=lambda: ["tech", "house"])
+
+
+def read_pairs(data_dir: str | Path, sources: list[str] | None = None) -> list[dict]:
+    path = Path(data_dir) / "train.jsonl.gz"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: run `contextmatch build-training-data --out {data_dir}` first")
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        records = [json.loads(line) for line in handle]
+    if sources:
+        unknown = set(sources) - {r["source"] for r in records}
+        if unknown:
+            raise ValueError(f"sources {sorted(unknown)} are not in {path}")
+        records = [r for r in records if r["source"] in sources]
+    return records
+
+
+def batch_targets(batch: list[dict], rng: random.Random, neighbours: dict[str, list[str]] | None = None
+                  ) -> tuple[list[str], list[int], torch.Tensor]:
+    """Distinct skill labels of a batch (positives, then hard negatives drawn from ``neighbours``), each text's
+    target column, and the mask of columns that are another gold skill of the text (never negatives).
+
+    >>> labels, targets, mask = batch_targets(
+    ...     [{"skills": ["a"]}, {"skills": ["a"]}, {"skills": ["b", "c"]}, {"skills": ["c"]}], random.Random(0))
+    >>> labels, targets, mask.int().tolist()
+    (['a', 'b', 'c'], [0, 0, 1, 2], [[0, 0, 0], [0, 0, 0], [0, 0, 1], [0, 0, 0]])
+    >>> batch_targets([{"skills": ["a"]}, {"skills": ["b"]}], random.Random(0), {"a": ["x"], "b": ["a"]})[0]
+    ['a', 'b', 'x']
+    """
+    positives = [rng.choice(record["skills"]) for record in batch]
+    negatives = []
+    for record, positive in zip(batch, positives):
+        candidates = [n for n in (neighbours or {}).get(positive, []) if n not in record["skills"]]
+        if candidates:
+            negatives.append(rng.choice(candidates))
+    labels = list(dict.fromkeys(positives + negatives))
+    column = {label: i for i, label in enumerate(labels)}
+    targets = [column[p] for p in positives]
+    mask = torch.zeros((len(batch), len(labels)), dtype=torch.bool)
+    for row, record in enumerate(batch):
+        for skill in record["skills"]:
+            if skill in column and column[skill] != targets[row]:
+                mask[row, column[skill]] = True
+    return labels, targets, mask
+
+
+def nearest_labels(vectors: torch.Tensor, labels: list[str], k: int, chunk: int = 2048) -> dict[str, list[str]]:
+    """Each label's ``k`` nearest other labels by cosine of their vectors (hard-negative candidates).
+
+    >>> nearest_labels(torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]]), ["a", "b", "c"], k=1)
+    {'a': ['b'], 'b': ['a'], 'c': ['b']}
+    """
+    unit = torch.nn.functional.normalize(vectors.float(), dim=-1)
+    result = {}
+    for start in range(0, len(labels), chunk):
+        sims = unit[start : start + chunk] @ unit.T
+        rows = torch.arange(sims.shape[0])
+        sims[rows, rows + start] = float("-inf")  # never a label's own neighbour
+        for row, top in enumerate(sims.topk(min(k, len(labels) - 1), dim=1).indices.tolist()):
+            result[labels[start + row]] = [labels[i] for i in top]
+    return result
+
+
+def length_bucketed_batches(records: list[dict], batch_size: int, seed: int, pool: int = 50) -> list[list[int]]:
+    """Shuffled batches of record indices in which texts have similar lengths (less padding, same randomness):
+    shuffle, sort each pool of ``pool`` batches by text length, cut into batches, shuffle the batches.
+
+    >>> batches = length_bucketed_batches([{"text": "x" * n} for n in range(10)], 2, seed=0, pool=5)
+    >>> sorted(i for b in batches for i in b) == list(range(10)), all(abs(b[0] - b[1]) <= 2 for b in batches)
+    (True, True)
+    """
+    rng = random.Random(seed)
+    order = list(range(len(records)))
+    rng.shuffle(order)
+    batches = []
+    for start in range(0, len(order), pool * batch_size):
+        chunk = sorted(order[start : start + pool * batch_size], key=lambda i: len(records[i]["text"]))
+        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
+    batches = [b for b in batches if len(b) == batch_size]
+    rng.shuffle(batches)
+    return batches
+
+
+def contrastive_loss(model, tokenizer, batch: list[dict], rng: random.Random, config: TrainConfig,
+                     alt_labels: dict[str, tuple[str, ...]] | None = None,
+                     neighbours: dict[str, list[str]] | None = None) -> torch.Tensor:
+    """In-batch cross-entropy of ConTeXT scores (texts x distinct skills of the batch, hard negatives from
+    ``neighbours`` included), plus ``config.skill_weight`` times the skill-skill term when ``alt_labels``
+    (preferred label -> alternative labels) are given."""
+    labels, targets, mask = batch_targets(batch, rng, neighbours)
+    device = model.device
+    texts = tokenizer([r["text"] for r in batch], padding=True, truncation=True, max_length=config.max_text_length,
+                      return_tensors="pt").to(device)
+    written = skill_side_labels(labels, alt_labels or {}, config.alt_label_rate, rng)
+    skills = _tokenize_labels(model, tokenizer, written)
+    skill_vectors = model.encode_skills(skills["input_ids"], skills["attention_mask"])
+    scores = model.score(model.encode_sentences(texts["input_ids"], texts["attention_mask"]),
+                         texts["attention_mask"], skill_vectors)
+    logits = (config.scale * scores).masked_fill(mask.to(device), float("-inf"))
+    loss = torch.nn.functional.cross_entropy(logits, torch.tensor(targets, device=device))
+    if config.skill_weight and alt_labels:
+        loss = loss + config.skill_weight * skill_skill_loss(model, tokenizer, labels, skill_vectors, alt_labels,
+                                                             rng, config.scale)
+    return loss
+
+
+def skill_side_labels(labels: list[str], alt_labels: dict[str, tuple[str, ...]], rate: float,
+                      rng: random.Random) -> list[str]:
+    """The text each skill column is encoded from: its preferred label, or with chance ``rate`` one of its
+    alternative labels (so that the model learns to match every label of a skill, as the all-label scoring uses it).
+
+    >>> skill_side_labels(["a", "b"], {"a": ("a2", "a3")}, 1.0, random.Random(0))
+    ['a3', 'b']
+    >>> skill_side_labels(["a", "b"], {"a": ("a2",)}, 0.0, random.Random(0))
+    ['a', 'b']
+    """
+    if not rate:
+        return list(labels)
+    return [rng.choice(alt_labels[label]) if alt_labels.get(label) and rng.random() < rate else label
+            for label in labels]
+
+
+def _tokenize_labels(model, tokenizer, labels: list[str]):
+    return tokenizer(labels, padding=True, truncation=True, max_length=model.config.max_skill_length,
+                     return_tensors="pt").to(model.device)
+
+
+def skill_skill_loss(model, tokenizer, labels: list[str], label_vectors: torch.Tensor,
+                     alt_labels: dict[str, tuple[str, ...]], rng: random.Random, scale: float) -> torch.Tensor:
+    """Symmetric in-batch cross-entropy between the pooled vectors of preferred labels and of one random
+    alternative label each (skills without alternative labels sit out)."""
+    rows = [i for i, label in enumerate(labels) if alt_labels.get(label)]
+    if len(rows) < 2:
+        return label_vectors.sum() * 0.0
+    alts = _tokenize_labels(model, tokenizer, [rng.choice(alt_labels[labels[i]]) for i in rows])
+    alt_vectors = torch.nn.functional.normalize(model.encode_skills(alts["input_ids"], alts["attention_mask"]), dim=-1)
+    pref_vectors = torch.nn.functional.normalize(label_vectors[rows], dim=-1)
+    logits = scale * pref_vectors @ alt_vectors.T
+    target = torch.arange(len(rows), device=logits.device)
+    return (torch.nn.functional.cross_entropy(logits, target) + torch.nn.functional.cross_entropy(logits.T, target)) / 2
+
+
+def r_precision_at_k(scores: torch.Tensor, gold: list[list[int]], k: int) -> float:
+    """Mean RP@k: gold items in the top k of each row, divided by min(k, number of gold items); rows without
+    gold are skipped. The same definition as the ``skill_ranking`` metric module (a test checks they agree).
+
+    >>> r_precision_at_k(torch.tensor([[0.9, 0.1, 0.5], [0.2, 0.3, 0.1]]), [[0, 1], [2]], k=2)
+    0.25
+    """
+    top = torch.topk(scores, min(k, scores.shape[1]), dim=1).indices.tolist()
+    values = [len(set(row) & set(golds)) / min(k, len(set(golds))) for row, golds in zip(top, gold) if golds]
+    return sum(values) / len(values) if values else 0.0
+
+
+@torch.inference_mode()
+def windowed_scores(model, tokenizer, sentences: list[str], skills: torch.Tensor) -> torch.Tensor:
+    """(sentences, skills) ConTeXT scores as the extractor computes them: a sentence longer than the encoder's
+    window is split into the same word-aligned windows and takes each skill's best window score."""
+    from ..skills.extractor import token_windows
+
+    budget = model.config.max_sentence_length - len(tokenizer("")["input_ids"])
+    offsets = tokenizer(sentences, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"] \
+        if sentences else []
+    owners, texts = [], []
+    for index, (sentence, pieces) in enumerate(zip(sentences, offsets)):
+        for start, end, _ in token_windows(sentence, pieces, budget):
+            owners.append(index)
+            texts.append(sentence[start:end])
+    window_scores = model.score_sentences(tokenizer, texts, skills).float().cpu()
+    scores = torch.full((len(sentences), skills.shape[0]), float("-inf"))
+    if not texts:
+        return scores
+    rows = torch.tensor(owners, dtype=torch.long).unsqueeze(1).expand_as(window_scores)
+    return scores.scatter_reduce_(0, rows, window_scores, "amax")
+
+
+@torch.inference_mode()
+def validate(model, tokenizer, benchmarks: list[str]) -> dict[str, float]:
+    """RP@5 (percent) on the validation split of each benchmark, with the current weights; long sentences are
+    split into windows as ``contextmatch evaluate`` does."""
+    model.eval()
+    esco = load_esco()
+    skills = model.embed_skill_labels(tokenizer, esco.skill_labels)
+    column = {label: i for i, label in enumerate(esco.skill_labels)}
+    result = {}
+    for name in benchmarks:
+        bench = load_benchmark(name, "validation", set(column))
+        scores = windowed_scores(model, tokenizer, bench.sentences, skills)
+        gold = [[column[label] for label in labels] for labels in bench.gold]
+        result[name] = round(100 * r_precision_at_k(scores, gold, 5), 2)
+    model.train()
+    return result
+
+
+def transformer_layers(model) -> torch.nn.ModuleList:
+    """The encoder's stack of transformer layers (BERT, MPNet and alike keep it at ``encoder.layer``)."""
+    try:
+        return model.encoder.encoder.layer
+    except AttributeError as err:
+        raise ValueError(f"train_layers needs an encoder with an encoder.layer stack; "
+                         f"{type(model.encoder).__name__} has none") from err
+
+
+def freeze_lower_layers(model, train_layers: int) -> list[torch.nn.Parameter]:
+    """Freeze every weight but the top ``train_layers`` transformer layers; return the trainable parameters."""
+    layers = transformer_layers(model)
+    if not 1 <= train_layers <= len(layers):
+        raise ValueError(f"train_layers must be between 1 and {len(layers)}, not {train_layers}")
+    model.requires_grad_(False)
+    for layer in layers[len(layers) - train_layers:]:
+        layer.requires_grad_(True)
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def set_train_mode(model, config: TrainConfig) -> None:
+    """Training mode for what is trained; frozen layers stay in eval mode (no dropout), as at inference."""
+    model.train()
+    if config.train_layers:
+        layers = transformer_layers(model)
+        model.encoder.embeddings.eval()
+        for layer in layers[: len(layers) - config.train_layers]:
+            layer.eval()
+
+
+def _save_checkpoint(path: Path, model, optimizer, scheduler, state: dict) -> None:
+    partial = path.with_suffix(".partial")
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "state": state}, partial)
+    partial.replace(path)  # atomic: a kill never leaves a broken checkpoint
+
+
+def train(config: TrainConfig, resume: bool = False) -> dict:
+    """Train, validating every ``eval_every`` steps; the best model by mean RP@5 goes to ``<out>/best``."""
+    from ..models import load_model
+
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    out = Path(config.out)
+    checkpoint = out / "checkpoint.pt"
+    if out.exists() and any(out.iterdir()) and not resume:
+        raise FileExistsError(f"{out} is not empty: pass --resume to continue its run, or choose a new --out")
+    out.mkdir(parents=True, exist_ok=True)
+    records = read_pairs(config.data, config.sources)
+    model, tokenizer = load_model(config.base, config.device)
+    model.config.attend_special_tokens = config.attend_special_tokens
+    alt_labels = ({skill.label: skill.alt_labels for skill in load_esco().skills}
+                  if config.skill_weight or config.alt_label_rate else None)
+    neighbours = None
+    if config.hard_negatives:  # mined once, with the starting model
+        labels = load_esco().skill_labels
+        with torch.inference_mode():
+            neighbours = nearest_labels(model.embed_skill_labels(tokenizer, labels), labels, config.hard_negatives)
+    parameters = freeze_lower_layers(model, config.train_layers) if config.train_layers else list(model.parameters())
+    steps_per_epoch = len(records) // config.batch_size
+    total = config.max_steps or max(1, int(steps_per_epoch * config.epochs))
+    optimizer = torch.optim.AdamW(parameters, lr=config.lr, weight_decay=0.01)
+    warmup = max(1, int(config.warmup * total))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min((step + 1) / warmup, max(0.0, (total - step) / max(1, total - warmup))))
+    state = {"step": 0, "best": None, "history": [], "seconds": 0.0, "config": asdict(config)}
+    if resume and checkpoint.exists():
+        saved = torch.load(checkpoint, map_location=model.device, weights_only=False)
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        state = saved["state"]
+    (out / "train_config.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
+    bar = tqdm(total=total, initial=state["step"], desc="Training", unit="step", file=sys.stderr)
+    started = time.time() - state["seconds"]
+    epoch_batches: dict[int, list[list[int]]] = {}
+    while state["step"] < total:
+        step = state["step"]
+        epoch, position = divmod(step, steps_per_epoch)
+        if epoch not in epoch_batches:  # the same batches again after a resume
+            epoch_batches = {epoch: length_bucketed_batches(records, config.batch_size, config.seed + epoch)}
+        batch = [records[i] for i in epoch_batches[epoch][position]]
+        torch.manual_seed(config.seed * 1_000_003 + step)  # dropout too is the same after a resume
+        set_train_mode(model, config)  # also after validate(), which switches to eval mode
+        loss = contrastive_loss(model, tokenizer, batch, random.Random(config.seed * 1_000_003 + step), config,
+                                alt_labels, neighbours)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(parameters, 1.0)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        state["step"] = step + 1
+        state["seconds"] = time.time() - started
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+        finished = state["step"] == total
+        if state["step"] % config.eval_every == 0 or finished:
+            scores = validate(model, tokenizer, config.validation)
+            mean = round(sum(scores.values()) / len(scores), 2) if scores else 0.0  # no validation: keep the last
+            state["history"].append({"step": state["step"], "rp@5": scores, "mean": mean,
+                                     "seconds": round(state["seconds"])})
+            bar.write(f"step {state['step']}: validation RP@5 {scores} (mean {mean})")
+            (out / "history.json").write_text(json.dumps(state["history"], indent=2) + "\n")
+            if state["best"] is None or mean > state["best"]["mean"] or not scores:
+                state["best"] = state["history"][-1]
+                _save_model(model, tokenizer, out / "best", config, state)
+        if state["step"] % config.save_every == 0 or finished:
+            _save_checkpoint(checkpoint, model, optimizer, scheduler, state)
+    bar.close()
+    return state
+
+
+def _save_model(model, tokenizer, folder: Path, config: TrainConfig, state: dict) -> None:
+    model.config.training = (f"contrastive ConTeXT training on {Path(config.data).name} "
+                             f"({', '.join(config.sources) if config.sources else 'all sources'}), step {state['step']}, "
+                             f"batch {config.batch_size}, lr {config.lr}, scale {config.scale}, seed {config.seed}")
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    model.config.training = None
+    (folder / "validation.json").write_text(json.dumps(state["history"][-1], indent=2) + "\n")
+
