@@ -1,5 +1,6 @@
-"""The Gradio Space (spaces_demo/app.py): its functions in-process, and its HTTP API through gradio_client
-against a server that the test starts on 127.0.0.1 (``python app.py`` in spaces_demo/, as on a Space).
+"""The Gradio Space (spaces_demo/app.py and the callbacks.py it loads): its functions in-process, and its HTTP API
+through gradio_client against a server that the test starts on 127.0.0.1 (``python app.py`` in spaces_demo/, as on a
+Space).
 
 Every test runs under a time bound; servers are started and stopped here. Offline: HF_HUB_OFFLINE=1.
 """
@@ -133,18 +134,24 @@ def app():
 
 
 @pytest.fixture(scope="module")
-def extraction(app):
+def callbacks(app):
+    """spaces_demo/callbacks.py, as app.py loaded it: what the UI calls."""
+    return app.callbacks
+
+
+@pytest.fixture(scope="module")
+def extraction(callbacks):
     """The example ad extracted with the default settings: (extract outputs, view outputs, Extraction)."""
     with time_bound(TEST_SECONDS, "extracting the example ad"):
-        outputs = app.extract(EXAMPLE_AD, 5, None)
-        view = app.refresh_view(outputs[4])
-        result, _, _ = app.run_extraction(EXAMPLE_AD, 5, None)
+        outputs = callbacks.extract(EXAMPLE_AD, 5, None)
+        view = callbacks.refresh_view(outputs[4])
+        result, _, _ = callbacks.run_extraction(EXAMPLE_AD, 5, None)
     return outputs, view, result
 
 
 # ---- in-process --------------------------------------------------------------------------------------------------
 
-def test_example_ad_highlights_evidence_spans_of_the_ad(app, extraction):
+def test_example_ad_highlights_evidence_spans_of_the_ad(extraction):
     from contextmatch.text import clean_text
 
     (summary, segments, table, raw, state), (colors, *_), result = extraction
@@ -169,9 +176,9 @@ def test_example_ad_highlights_evidence_spans_of_the_ad(app, extraction):
     assert "ESCO skills" in summary
 
 
-def test_skills_table_links_labels_to_esco(app, extraction):
+def test_skills_table_links_labels_to_esco(callbacks, extraction):
     (_, _, table, raw, state), (_, sentence_menu, skill_menu, *_), result = extraction
-    assert list(table.columns) == app.TABLE_COLUMNS
+    assert list(table.columns) == callbacks.TABLE_COLUMNS
     assert len(table) == len(result.skills) > 0
     first = result.skills[0]
     assert table.iloc[0]["ESCO skill"] == f"[{first.label}](https://esco.ec.europa.eu/en/classification/skill?uri={first.uri})"
@@ -184,24 +191,24 @@ def test_skills_table_links_labels_to_esco(app, extraction):
     assert sentence_menu["value"] is not None and skill_menu["value"] is not None
 
 
-def test_default_threshold_is_the_models(app, extraction):
-    assert app.default_threshold() == pytest.approx(app.engine().extractor.threshold)
+def test_default_threshold_is_the_models(callbacks, extraction):
+    assert callbacks.default_threshold() == pytest.approx(callbacks.engine().extractor.threshold)
 
 
-def test_top_k_and_threshold_change_the_result(app):
-    strict, _, _ = app.run_extraction(EXAMPLE_AD, 1, 0.65)
+def test_top_k_and_threshold_change_the_result(app, callbacks):
+    strict, _, _ = callbacks.run_extraction(EXAMPLE_AD, 1, 0.65)
     assert all(len(s.skills) <= 1 for s in strict.sentences)
     assert all(m.score >= 0.65 for s in strict.sentences for m in s.skills)
     with pytest.raises(app.gr.Error, match="Top-k must be between 1 and 20"):
-        app.extract(EXAMPLE_AD, 0, 0.5)
+        callbacks.extract(EXAMPLE_AD, 0, 0.5)
     with pytest.raises(app.gr.Error, match="threshold must be a number"):
-        app.extract(EXAMPLE_AD, 5, "high")
+        callbacks.extract(EXAMPLE_AD, 5, "high")
 
 
-def test_attention_view_of_a_sentence_and_skill(app, extraction):
+def test_attention_view_of_a_sentence_and_skill(callbacks, extraction):
     (*_, state), (_, sentence_menu, skill_menu, *view), _ = extraction
     index, uri = sentence_menu["value"], skill_menu["value"]
-    plot, heat, caption = app.show_attention(state, index, uri)
+    plot, heat, caption = callbacks.show_attention(state, index, uri)
     assert view[1:] == [heat, caption]  # the view after an extraction shows the first sentence's first skill
     frame = plot["value"]
     assert list(frame.columns) == ["word", "attention"]
@@ -214,88 +221,88 @@ def test_attention_view_of_a_sentence_and_skill(app, extraction):
     assert label in caption
     # Choosing another sentence fills the skill menu with that sentence's skills and plots the first one.
     other = sentence_menu["choices"][-1][1]
-    menu, plot, _, caption = app.choose_sentence(state, other)
+    menu, plot, _, caption = callbacks.choose_sentence(state, other)
     assert [uri for _, uri in menu["choices"]] == [m["uri"] for m in state["sentences"][other]["skills"]]
     assert f"sentence #{other + 1}" in caption
     # No extraction yet: a hint, not an error.
-    assert "Run an extraction" in app.show_attention(None, None, None)[2]
+    assert "Run an extraction" in callbacks.show_attention(None, None, None)[2]
 
 
-def test_no_skill_above_the_threshold(app):
-    summary, segments, table, raw, state = app.extract(EXAMPLE_AD, 5, 0.99)
-    assert summary.startswith("**0 ESCO skills**") and table.empty and list(table.columns) == app.TABLE_COLUMNS
+def test_no_skill_above_the_threshold(callbacks):
+    summary, segments, table, raw, state = callbacks.extract(EXAMPLE_AD, 5, 0.99)
+    assert summary.startswith("**0 ESCO skills**") and table.empty and list(table.columns) == callbacks.TABLE_COLUMNS
     assert segments == [(raw["text"], None)]
-    _, sentences, skills, plot, heat, caption = app.refresh_view(state)
+    _, sentences, skills, plot, heat, caption = callbacks.refresh_view(state)
     assert sentences["choices"] == [] and skills["value"] is None and "lower the threshold" in caption
 
 
 @pytest.mark.parametrize("text", ["", "   \n\t ", None])
-def test_empty_input_gets_a_clear_message(app, text):
+def test_empty_input_gets_a_clear_message(app, callbacks, text):
     with pytest.raises(app.gr.Error, match="Nothing to analyse"):
-        app.extract(text, 5, 0.5)
+        callbacks.extract(text, 5, 0.5)
 
 
-def test_markup_without_text_is_empty_input(app):
+def test_markup_without_text_is_empty_input(app, callbacks):
     with pytest.raises(app.gr.Error, match="no text once its markup is removed"):
-        app.extract("<div><p></p><br></div>", 5, 0.5)
+        callbacks.extract("<div><p></p><br></div>", 5, 0.5)
 
 
-def test_oversize_input_is_refused_with_its_size(app):
-    text = "Python developer. " * (app.MAX_CHARS // 18 + 1)
+def test_oversize_input_is_refused_with_its_size(app, callbacks):
+    text = "Python developer. " * (callbacks.MAX_CHARS // 18 + 1)
     with pytest.raises(app.gr.Error, match=r"is \d{2},\d{3} characters long; the demo accepts at most 50,000"):
-        app.extract(text, 5, 0.5)
+        callbacks.extract(text, 5, 0.5)
 
 
-def test_internal_errors_are_friendly(app, monkeypatch):
+def test_internal_errors_are_friendly(app, callbacks, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("CUDA exploded at line 42")
 
-    monkeypatch.setattr(app.engine().extractor, "extract", broken)
+    monkeypatch.setattr(callbacks.engine().extractor, "extract", broken)
     with pytest.raises(app.gr.Error) as caught:
-        app.extract(EXAMPLE_AD, 5, 0.5)
-    assert caught.value.message == app.ERROR_AD and "line 42" not in str(caught.value)
+        callbacks.extract(EXAMPLE_AD, 5, 0.5)
+    assert caught.value.message == callbacks.ERROR_AD and "line 42" not in str(caught.value)
 
 
-def test_upload_html_file(app, tmp_path):
+def test_upload_html_file(callbacks, tmp_path):
     page = tmp_path / "ad.html"
     page.write_text(
         "<html><head><style>p {color: red}</style></head><body><h1>Backend Developer</h1>"
         "<p>You build REST services in <b>Python</b> and SQL.</p><ul><li>Docker &amp; Kubernetes</li></ul>"
         "<script>track()</script></body></html>", encoding="utf-8")
-    text = app.load_upload(str(page))
+    text = callbacks.load_upload(str(page))
     assert text == "Backend Developer\nYou build REST services in Python and SQL.\n- Docker & Kubernetes"
-    result, _, _ = app.run_extraction(text, 5, 0.0)
+    result, _, _ = callbacks.run_extraction(text, 5, 0.0)
     assert len(result.sentences) == 3 and result.skills
 
 
-def test_upload_text_and_bad_files(app, tmp_path):
+def test_upload_text_and_bad_files(app, callbacks, tmp_path):
     notes = tmp_path / "ad.md"
     notes.write_text("# Nurse\n\n- patient care\n", encoding="utf-8")
-    assert app.load_upload(str(notes)) == "# Nurse\n\n- patient care\n"
+    assert callbacks.load_upload(str(notes)) == "# Nurse\n\n- patient care\n"
     pdf = tmp_path / "ad.pdf"
     pdf.write_bytes(b"%PDF-1.4")
     with pytest.raises(app.gr.Error, match="Upload a .txt, .md or .html file"):
-        app.load_upload(str(pdf))
+        callbacks.load_upload(str(pdf))
     binary = tmp_path / "ad.txt"
     binary.write_bytes(b"\x00\x01\x02 text")
     with pytest.raises(app.gr.Error, match="looks binary"):
-        app.load_upload(str(binary))
+        callbacks.load_upload(str(binary))
     latin = tmp_path / "latin.txt"
     latin.write_bytes("Caf\xe9 manager".encode("latin-1"))
     with pytest.raises(app.gr.Error, match="not UTF-8"):
-        app.load_upload(str(latin))
+        callbacks.load_upload(str(latin))
     huge = tmp_path / "huge.txt"
-    huge.write_text("a" * (app.MAX_CHARS + 1), encoding="utf-8")
+    huge.write_text("a" * (callbacks.MAX_CHARS + 1), encoding="utf-8")
     with pytest.raises(app.gr.Error, match="at most 50,000"):
-        app.load_upload(str(huge))
+        callbacks.load_upload(str(huge))
 
 
-def test_examples_are_rebuilt_from_the_repository(app):
+def test_examples_are_rebuilt_from_the_repository(callbacks):
     spec = importlib.util.spec_from_file_location("make_examples", DEMO_DIR / "make_examples.py")
     make = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(make)
     files, index = make.build_examples()
-    shipped = app.examples()
+    shipped = callbacks.examples()
     assert [item["file"] for item in shipped] == [item["file"] for item in index] == list(files)
     for item in shipped:
         assert item["text"] == files[item["file"]], f"{item['file']} is stale: run spaces_demo/make_examples.py"
@@ -306,7 +313,7 @@ def test_examples_are_rebuilt_from_the_repository(app):
     assert "Strong patient assessment skills and demonstrated clinical competency" in registered_nurse
 
 
-def test_blocks_expose_the_extract_endpoint_with_the_ad_first(app):
+def test_blocks_expose_the_extract_endpoint_with_the_ad_first(app, callbacks):
     demo = app.build_demo()
     named = {fn.api_name: fn for fn in demo.fns.values() if fn.api_name}
     extract = next(fn for name, fn in named.items() if "extract" in name)
@@ -315,28 +322,28 @@ def test_blocks_expose_the_extract_endpoint_with_the_ad_first(app):
     assert demo._queue.max_size == app.QUEUE_SIZE
     assert "normalize_title" in named
     slider = next(block for block in demo.blocks.values() if getattr(block, "elem_id", None) == "threshold")
-    assert slider.value == pytest.approx(round(app.default_threshold(), 2))
+    assert slider.value == pytest.approx(round(callbacks.default_threshold(), 2))
 
 
-def test_title_tab(app):
-    if not app.titles_available():
+def test_title_tab(app, callbacks):
+    if not callbacks.titles_available():
         with pytest.raises(app.gr.Error, match="title model is not installed"):
-            app.normalize_title("registered nurse", 5)
+            callbacks.normalize_title("registered nurse", 5)
         return
-    occupations, implied, summary = app.normalize_title("registered nurse", 5)
-    assert list(occupations.columns) == app.OCCUPATION_COLUMNS and 0 < len(occupations) <= 5
+    occupations, implied, summary = callbacks.normalize_title("registered nurse", 5)
+    assert list(occupations.columns) == callbacks.OCCUPATION_COLUMNS and 0 < len(occupations) <= 5
     assert occupations.iloc[0]["ESCO occupation"].startswith("[")
     assert all(len(group) == 4 and code.startswith(group)
                for group, code in zip(occupations["ISCO group"], occupations["ESCO code"]))
     assert "esco.ec.europa.eu/en/classification/occupation?uri=" in occupations.iloc[0]["ESCO occupation"]
     assert list(occupations["score"]) == sorted(occupations["score"], reverse=True)
-    assert list(implied.columns) == app.IMPLIED_COLUMNS and len(implied) >= 1
+    assert list(implied.columns) == callbacks.IMPLIED_COLUMNS and len(implied) >= 1
     assert "registered nurse" in summary
     with pytest.raises(app.gr.Error, match="Type a job title"):
-        app.normalize_title("  ", 5)
+        callbacks.normalize_title("  ", 5)
 
 
-def test_title_tab_renders_the_normalizer_api(app, monkeypatch):
+def test_title_tab_renders_the_normalizer_api(callbacks, monkeypatch):
     """The tab's tables from TitleNormalizer's documented results (a stand-in, so this runs without the model)."""
     from types import SimpleNamespace as Row
 
@@ -352,9 +359,9 @@ def test_title_tab_renders_the_normalizer_api(app, monkeypatch):
         def implied_skills(self, title, top_k=10):
             return [Row(uri=care, label="monitor assessment", score=0.52)]
 
-    monkeypatch.setattr(app, "titles_available", lambda: True)
-    monkeypatch.setattr(app, "title_normalizer", lambda: StandIn())
-    occupations, implied, summary = app.normalize_title("  sr.   nurse ", 3)
+    monkeypatch.setattr(callbacks, "titles_available", lambda: True)
+    monkeypatch.setattr(callbacks, "title_normalizer", lambda: StandIn())
+    occupations, implied, summary = callbacks.normalize_title("  sr.   nurse ", 3)
     assert occupations.values.tolist() == [[
         f"[specialist nurse](https://esco.ec.europa.eu/en/classification/occupation?uri={nurse})", "2221", "2221.1",
         0.81, 0.06, "senior nurse"]]

@@ -80,10 +80,10 @@ def test_paste_extract_and_screenshot(server, browser, tmp_path):
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
-    app = helpers.load_app()
+    callbacks = helpers.load_app().callbacks
     ad = helpers.EXAMPLE_AD
     with helpers.time_bound(TEST_SECONDS, "the browser test"):
-        expected = app.run_extraction(ad, 5, None)[0].skills[0].label  # the ad's best skill, from the same model
+        expected = callbacks.run_extraction(ad, 5, None)[0].skills[0].label  # the ad's best skill, from the same model
 
         browser.get(server.url)
         box = WebDriverWait(browser, PAGE_SECONDS).until(
@@ -120,13 +120,13 @@ def test_title_tab(server, browser, tmp_path):
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
-    app = helpers.load_app()
+    callbacks = helpers.load_app().callbacks
     with helpers.time_bound(TEST_SECONDS, "the title tab in the browser"):
         browser.get(server.url)
         tab = WebDriverWait(browser, PAGE_SECONDS).until(
             ec.element_to_be_clickable((By.XPATH, "//button[@role='tab' and contains(., 'Job title')]")))
         tab.click()
-        if not app.titles_available():
+        if not callbacks.titles_available():
             notice = WebDriverWait(browser, PAGE_SECONDS).until(
                 ec.visibility_of_element_located((By.CSS_SELECTOR, "#titles-missing")))
             assert "title model is not installed" in notice.text
