@@ -27,7 +27,8 @@ from tune_selection import TOP_K, Ranked  # noqa: E402
 
 from contextmatch.evaluation.benchmarks import NAMED  # noqa: E402
 from contextmatch.evaluation.extraction import RESULTS_DIR, extraction_metrics, load_extraction_benchmark  # noqa: E402
-from contextmatch.skills.extractor import SkillExtractor, SkillMatch  # noqa: E402
+from contextmatch.skills.extractor import SkillExtractor  # noqa: E402
+from contextmatch.skills.results import SkillMatch  # noqa: E402
 from contextmatch.skills.gate import gate_vectors  # noqa: E402
 from contextmatch.titles.normalizer import TitleNormalizer  # noqa: E402
 

@@ -1,5 +1,5 @@
 """Fit (or refit) the occupation prior of a title-model folder from a labelled titles file, as ``train-titles
---pairs`` does at the end of training (``contextmatch.titles.prior.fit_prior``): counts from the file's ``train``
+--pairs`` does at the end of training (``contextmatch.training.title_prior.fit_prior``): counts from the file's ``train``
 side, weight and scale chosen on its ``select`` side within the held-out-ESCO budget.
 
     python scripts/fit_title_prior.py runs/title-pairs-s13                 # the JobBERT titles, seed 13's split
@@ -15,9 +15,9 @@ import sys
 import torch
 
 from contextmatch.esco import load_esco
-from contextmatch.evaluation.titles import JOBBERT_TITLES, benchmark_titles
-from contextmatch.titles.prior import fit_prior
-from contextmatch.training.titles import build_title_data
+from contextmatch.evaluation.title_benchmarks import JOBBERT_TITLES, benchmark_titles
+from contextmatch.training.title_prior import fit_prior
+from contextmatch.training.title_data import build_title_data
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,7 @@
 """Write the fixed train/select split of the JobBERT titles: ``contextmatch/data/benchmarks/jobbert_titles_split.csv.gz``.
 
 80% of the rows go to ``train`` (labelled titles a title model may learn from), 20% to ``select`` (model choice and
-the reported figures); all rows of one lower-cased title fall on one side (``contextmatch.evaluation.titles.split_by_title``).
+the reported figures); all rows of one lower-cased title fall on one side (``contextmatch.evaluation.title_benchmarks.split_by_title``).
 Run once; the file is part of the repository and a test checks that this rule reproduces it.
 
     python scripts/split_jobbert_titles.py
@@ -15,7 +15,8 @@ import gzip
 import io
 import sys
 
-from contextmatch.evaluation.titles import JOBBERT_SPLIT, JOBBERT_TITLES, _open_csv, split_by_title, title_key
+from contextmatch.evaluation.title_benchmarks import (JOBBERT_SPLIT, JOBBERT_TITLES, _open_csv, split_by_title,
+                                                       title_key)
 
 
 def main() -> int:

@@ -19,10 +19,13 @@ from pathlib import Path
 import torch
 
 from contextmatch.esco import load_esco
-from contextmatch.evaluation.titles import JOBBERT_TITLES, REPO_DIR, benchmark_titles, rank_metrics
-from contextmatch.titles.prior import esco_heldout_scores, log_counts, read_prior
-from contextmatch.training.titles import build_title_data
-from contextmatch.titles.normalizer import CENTROID_WEIGHT, TitleModel
+from contextmatch.evaluation.titles import REPO_DIR, rank_metrics
+from contextmatch.evaluation.title_benchmarks import JOBBERT_TITLES, benchmark_titles
+from contextmatch.titles.prior import log_counts, read_prior
+from contextmatch.training.title_prior import esco_heldout_scores
+from contextmatch.training.title_data import build_title_data
+from contextmatch.titles.model import TitleModel
+from contextmatch.titles.normalizer import CENTROID_WEIGHT
 
 OUT = REPO_DIR / "results" / "titles" / "analysis" / "esco_heldout.json"
 

@@ -36,7 +36,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from contextmatch.esco import load_esco  # noqa: E402
-from contextmatch.evaluation.titles import RESULTS_DIR, rank_metrics, read_title_benchmark  # noqa: E402
+from contextmatch.evaluation.titles import RESULTS_DIR, rank_metrics  # noqa: E402
+from contextmatch.evaluation.title_benchmarks import read_title_benchmark  # noqa: E402
 from contextmatch.titles.normalizer import TitleNormalizer, occupation_labels  # noqa: E402
 
 GRID = (0.0025, 0.005, 0.01, 0.02, 0.04)

@@ -21,10 +21,11 @@ import sys
 import torch
 
 from contextmatch.esco import load_esco
-from contextmatch.evaluation.titles import (JOBBERT_TITLES, REPO_DIR, benchmark_titles, read_title_benchmark,
-                                     reciprocal_ranks)
-from contextmatch.titles.prior import fit_prior, log_counts, read_prior
-from contextmatch.training.titles import build_title_data
+from contextmatch.evaluation.titles import REPO_DIR, reciprocal_ranks
+from contextmatch.evaluation.title_benchmarks import JOBBERT_TITLES, benchmark_titles, read_title_benchmark
+from contextmatch.titles.prior import log_counts, read_prior
+from contextmatch.training.title_prior import fit_prior
+from contextmatch.training.title_data import build_title_data
 from contextmatch.titles.normalizer import TitleNormalizer
 
 OUT = REPO_DIR / "results" / "titles" / "analysis" / "labelled_titles.json"

@@ -14,7 +14,8 @@ import pytest
 
 from conftest import ROOT
 
-from contextmatch.corpus.batch import BatchError, extract_json, run_batch
+from contextmatch.corpus.batch import BatchError, run_batch
+from contextmatch.corpus.extract import extract_json
 from contextmatch.inputs import InputError, read_documents, read_records
 
 PHRASES = ["Experience with PostgreSQL.", "You speak German and English.", "Knowledge of Python and SQL.",

@@ -128,7 +128,7 @@ def test_cli_evaluates_the_model_and_every_baseline_by_default(tmp_path):
 def test_cli_title_task_on_a_csv(tmp_path):
     import gzip
 
-    from contextmatch.evaluation.titles import JOBBERT_TITLES
+    from contextmatch.evaluation.title_benchmarks import JOBBERT_TITLES
 
     with gzip.open(JOBBERT_TITLES, "rt", encoding="utf-8") as handle:
         lines = handle.read().splitlines()[:6]

@@ -17,7 +17,8 @@ import torch
 from conftest import ROOT, run_cli, shipped_threshold
 
 import contextmatch
-from contextmatch.hub import release as rel
+from contextmatch.hub import artifacts as rel
+from contextmatch.hub import build, check, publish
 
 NAMESPACE = "test"
 BUILT_FOR = "my-org"  # the release is built for this namespace, then published (dry run) to NAMESPACE
@@ -92,8 +93,8 @@ def test_release_refuses_a_non_empty_folder_and_a_missing_checkout(release_dir, 
     done = run_cli("release", "--out", release_dir)
     assert done.returncode == 1 and b"not empty" in done.stderr
     with pytest.raises(rel.ReleaseError, match=r"missing model_cards/contextmatch\.md.*--source DIR"):
-        rel.find_sources(tmp_path)
-    assert rel.find_sources() == ROOT
+        build.find_sources(tmp_path)
+    assert build.find_sources() == ROOT
 
 
 def _publish_env(tmp_path, **extra):
@@ -156,7 +157,7 @@ def test_publish_creates_uploads_and_tags_each_repository(release_dir, monkeypat
     hub = FakeHub().install(monkeypatch)
     lines = []
     current = rel.read_manifest(release_dir)
-    urls = rel.upload(release_dir, current, "hf_token", log=lines.append)
+    urls = publish.upload(release_dir, current, "hf_token", log=lines.append)
     tag = contextmatch.__version__
     expected = []
     for artifact in rel.ARTIFACTS:
@@ -173,7 +174,7 @@ def test_publish_creates_uploads_and_tags_each_repository(release_dir, monkeypat
 def test_publish_stops_before_uploading_when_the_tag_exists(release_dir, monkeypatch):
     hub = FakeHub(tags={hub_id(rel.SPACE): [contextmatch.__version__]}).install(monkeypatch)
     with pytest.raises(rel.ReleaseError, match="already has tag"):
-        rel.upload(release_dir, rel.read_manifest(release_dir), "hf_token", log=lambda line: None)
+        publish.upload(release_dir, rel.read_manifest(release_dir), "hf_token", log=lambda line: None)
     assert hub.calls == []
 
 
@@ -187,7 +188,7 @@ def test_checks_catch_a_broken_release(release_dir, tmp_path):
     (broken / rel.DATASET.name / "Skill-XL.py").write_text("# a loading script\n")
     requirements = broken / rel.SPACE.name / "requirements.txt"
     requirements.write_text(requirements.read_text().replace("pandas==", "pandas>="))
-    problems = "\n".join(rel.check_release(broken, load=False))
+    problems = "\n".join(check.check_release(broken, load=False))
     assert "ConTeXT-match-MiniLM-L6/README.md: metadata does not parse" in problems
     assert "ConTeXT-match-MiniLM-L6/encoder/model.safetensors is missing" in problems
     assert "JobTitle-MiniLM-L6/model.safetensors is missing" in problems
@@ -195,7 +196,7 @@ def test_checks_catch_a_broken_release(release_dir, tmp_path):
     assert "contextmatch-demo/README.md names elsewhere/Skill-XL" in problems
     assert "Skill-XL/Skill-XL.py would be read as a loading script" in problems
     assert "pandas>=" in problems and "is not pinned" in problems
-    assert rel.check_release(release_dir, load=False) == []
+    assert check.check_release(release_dir, load=False) == []
 
 
 def test_checks_catch_paths_of_another_machine(release_dir, tmp_path):
@@ -211,7 +212,7 @@ def test_checks_catch_paths_of_another_machine(release_dir, tmp_path):
     (model / "config.json").write_text(json.dumps(config))
     weights = model / "encoder" / "model.safetensors"
     save_file(load_file(weights), weights, metadata={"format": "pt", "source": "D:\\runs\\best"})
-    problems = rel.check_release(leaky, load=False)
+    problems = check.check_release(leaky, load=False)
     assert problems == [
         f"{rel.SKILL_MODEL.name}/config.json names encoder._name_or_path: /home/alice/.cache/contextmatch/bases/"
         "all-mpnet-base-v2",
@@ -319,7 +320,7 @@ def test_skill_model_scores_in_workrb_as_with_automodel(release_dir, model_and_t
 def test_title_model_loads_with_sentence_transformers(release_dir):
     from sentence_transformers import SentenceTransformer
 
-    from contextmatch.titles.normalizer import TitleModel
+    from contextmatch.titles.model import TitleModel
 
     model = SentenceTransformer(str(folder(release_dir, rel.TITLE_MODEL)), device="cpu")
     titles = model.encode(["sr. java dev", "registered nurse"], task="title", convert_to_tensor=True,
@@ -363,10 +364,10 @@ def test_space_main_runs_on_the_local_release_folders(release_dir, monkeypatch):
     monkeypatch.setattr(app, "launch", launched.append)
     app.main()
     assert len(launched) == 1 and "extract" in {fn.api_name for fn in launched[0].fns.values()}
-    assert app.released_model("skill_model") == str(folder(release_dir, rel.SKILL_MODEL))
-    assert app.released_model("title_model") == str(folder(release_dir, rel.TITLE_MODEL))
-    assert app.model_name() == hub_id(rel.SKILL_MODEL)
-    model, _ = app.model_pair()
+    assert app.callbacks.released_model("skill_model") == str(folder(release_dir, rel.SKILL_MODEL))
+    assert app.callbacks.released_model("title_model") == str(folder(release_dir, rel.TITLE_MODEL))
+    assert app.callbacks.model_name() == hub_id(rel.SKILL_MODEL)
+    model, _ = app.callbacks.model_pair()
     assert model.config.model_type == "contextmatch" and model.config.score_threshold == pytest.approx(shipped_threshold())
 
 
@@ -375,11 +376,11 @@ def test_deployed_space_loads_the_models_by_hub_id(release_dir, tmp_path, monkey
 
     space = tmp_path / rel.SPACE.name  # the Space folder alone, as on the hub: no model folders beside it
     space.mkdir()
-    for name in ("app.py", rel.SPACE_MODELS_FILE):
+    for name in ("app.py", "callbacks.py", rel.SPACE_MODELS_FILE):
         shutil.copy(folder(release_dir, rel.SPACE) / name, space / name)
     downloads = []
     monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda repo: downloads.append(repo) or f"/snap/{repo}")
     app = _load_app(space, "contextmatch_release_space_deployed")
-    assert app.released_model("skill_model") == f"/snap/{hub_id(rel.SKILL_MODEL)}"
-    assert app.released_model("title_model") == f"/snap/{hub_id(rel.TITLE_MODEL)}"
+    assert app.callbacks.released_model("skill_model") == f"/snap/{hub_id(rel.SKILL_MODEL)}"
+    assert app.callbacks.released_model("title_model") == f"/snap/{hub_id(rel.TITLE_MODEL)}"
     assert downloads == [hub_id(rel.SKILL_MODEL), hub_id(rel.TITLE_MODEL)]

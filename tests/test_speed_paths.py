@@ -182,7 +182,8 @@ def test_extract_verbose_names_the_encoder(tmp_path):
 
 def _reference_evidence(window, offsets, weights):
     """The evidence as first written: words merged and weighed per (window, skill) in one loop."""
-    from contextmatch.skills.extractor import EVIDENCE_MAX_WORDS, EVIDENCE_MIN_WEIGHT, Evidence
+    from contextmatch.skills.evidence import EVIDENCE_MAX_WORDS, EVIDENCE_MIN_WEIGHT
+    from contextmatch.skills.results import Evidence
 
     words, text = [], window.text
     for (start, end), weight in zip(offsets, weights):
@@ -203,7 +204,7 @@ def _reference_evidence(window, offsets, weights):
 
 def test_batched_evidence_equals_the_per_skill_loop(extractor, example_ad):
     """Words found once per window and weighed for all skills at once give exactly the evidence of the loop."""
-    from contextmatch.skills.extractor import _evidence, _word_spans, _word_weights
+    from contextmatch.skills.evidence import _evidence, _word_spans, _word_weights
 
     from contextmatch.text import split_sentences
 

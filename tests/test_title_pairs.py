@@ -10,10 +10,11 @@ import torch
 
 from conftest import run_cli
 from contextmatch.esco import load_esco
-from contextmatch.evaluation.titles import (JOBBERT_SPLIT, JOBBERT_TITLES, _open_csv, read_title_benchmark, split_by_title,
-                                     title_key)
+from contextmatch.evaluation.title_benchmarks import (JOBBERT_SPLIT, JOBBERT_TITLES, _open_csv, read_title_benchmark,
+                                                      split_by_title, title_key)
 from contextmatch.titles.prior import count_uris, log_counts, read_prior
-from contextmatch.titles.normalizer import TitleModel, TitleNormalizer
+from contextmatch.titles.model import TitleModel
+from contextmatch.titles.normalizer import TitleNormalizer
 
 ESCO = load_esco()
 BY_LABEL = {o.label: o for o in ESCO.occupations}
@@ -46,7 +47,7 @@ def test_other_files_are_split_by_the_same_rule(tmp_path):
 
 
 def test_pairs_become_anchors_and_never_the_held_out_titles(tmp_path):
-    from contextmatch.training.titles import add_pairs, build_title_data
+    from contextmatch.training.title_data import add_pairs, build_title_data
 
     path = tmp_path / "pairs.csv.gz"
     rows = [(f"Night Nurse {i}", NURSE) for i in range(30)] + [(f"Line Cook {i}", COOK) for i in range(30)]
@@ -145,7 +146,7 @@ def test_train_titles_rejects_a_pairs_file_without_occupations(tmp_path):
 
 
 def test_shipped_title_model_has_its_prior_and_reads_it():
-    from contextmatch.titles.normalizer import default_title_model
+    from contextmatch.titles.model import default_title_model
 
     folder = default_title_model()
     prior = read_prior(folder)

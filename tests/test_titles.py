@@ -13,9 +13,11 @@ from conftest import ROOT, run_cli
 from contextmatch.esco import load_esco
 from contextmatch.inputs import InputError
 from contextmatch.text import bm25_words
-from contextmatch.evaluation.titles import BM25Scorer, evaluate_titles, rank_metrics, read_title_benchmark
-from contextmatch.titles.normalizer import (OccupationMatch, SkillHit, TitleModel, TitleNormalizer, default_title_model,
-                                 max_per_group, occupation_labels)
+from contextmatch.evaluation.titles import BM25Scorer, evaluate_titles, rank_metrics
+from contextmatch.evaluation.title_benchmarks import read_title_benchmark
+from contextmatch.titles.model import TitleModel, default_title_model
+from contextmatch.titles.normalizer import (OccupationMatch, SkillHit, TitleNormalizer, max_per_group,
+                                           occupation_labels)
 
 ESCO = load_esco()
 BY_LABEL = {o.label: o for o in ESCO.occupations}
@@ -208,8 +210,8 @@ def test_two_step_training_saves_and_reloads(trained_folder):
 
 
 def test_training_never_sees_benchmark_titles():
-    from contextmatch.evaluation.titles import benchmark_titles
-    from contextmatch.training.titles import build_title_data
+    from contextmatch.evaluation.title_benchmarks import benchmark_titles
+    from contextmatch.training.title_data import build_title_data
 
     exclude = benchmark_titles()
     data = build_title_data(ESCO, exclude, val_fraction=0.05, seed=3)
@@ -220,7 +222,7 @@ def test_training_never_sees_benchmark_titles():
 
 
 def test_batches_never_hold_two_labels_of_one_occupation():
-    from contextmatch.training.titles import build_title_data, plan_epoch
+    from contextmatch.training.title_data import build_title_data, plan_epoch
 
     data = build_title_data(ESCO, set(), val_fraction=0.0, seed=3)
     plan = plan_epoch(data, 64, seed=3, epoch=0)

@@ -6,7 +6,7 @@ import argparse
 
 from ..corpus.batch import DEFAULT_CHUNK_SIZE, DUPLICATE_POLICIES
 from ..inputs import RECORD_FORMATS
-from .main import _positive, add_encoder_options
+from .options import add_encoder_options, positive
 
 EPILOG = """output folder:
   manifest.json          input fingerprint, options, counts; "status": "complete" at the end
@@ -40,18 +40,18 @@ def register(commands) -> None:
                        help="how to read INPUT (default: from its extension: .jsonl/.ndjson, .csv, .parquet)")
     batch.add_argument("--text-column", default="text", metavar="NAME", help="column with the ad text (default: text)")
     batch.add_argument("--id-column", metavar="NAME", help="column with the ad id (default: the record number)")
-    batch.add_argument("--chunk-size", type=_positive, metavar="N", default=DEFAULT_CHUNK_SIZE,
+    batch.add_argument("--chunk-size", type=positive, metavar="N", default=DEFAULT_CHUNK_SIZE,
                        help=f"records per shard: the work a kill can lose and the memory a chunk takes (default: "
                             f"{DEFAULT_CHUNK_SIZE})")
     batch.add_argument("--duplicate-ids", choices=DUPLICATE_POLICIES, default="keep",
                        help="keep: extract every record and list shared ids in duplicate_ids.parquet (default); "
                             "skip: the first record of an id is extracted, later ones go to errors")
-    batch.add_argument("--top-k", type=_positive, metavar="K", default=5, help="most skills per sentence (default: 5)")
+    batch.add_argument("--top-k", type=positive, metavar="K", default=5, help="most skills per sentence (default: 5)")
     batch.add_argument("--threshold", type=float, metavar="SCORE",
                        help="least score for a skill to be reported (default: the model's tuned threshold)")
     batch.add_argument("--model", metavar="MODEL", help="model folder, 'all-MiniLM-L6-v2', 'all-mpnet-base-v2' or a hub id "
                                        "(default: the shipped default model)")
-    batch.add_argument("--batch-size", type=_positive, metavar="N", default=32, help="sentences encoded at once (default: 32)")
+    batch.add_argument("--batch-size", type=positive, metavar="N", default=32, help="sentences encoded at once (default: 32)")
     batch.add_argument("--device", metavar="DEVICE", help="torch device, e.g. cpu or cuda (default: cuda when available)")
     add_encoder_options(batch)
     batch.add_argument("--quiet", action="store_true", help="no progress output")

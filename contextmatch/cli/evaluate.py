@@ -63,7 +63,9 @@ def register(commands) -> None:
 
 
 def run_titles(args) -> int:
-    from ..evaluation.titles import JOBBERT_TITLES, evaluate_title_system
+    from ..evaluation.titles import evaluate_title_system
+
+    from ..evaluation.title_benchmarks import JOBBERT_TITLES
 
     systems = [args.model, "bm25", "all-MiniLM-L6-v2"] if args.baselines else [args.model]
     results = []

@@ -6,7 +6,7 @@ import argparse
 
 
 def register(commands) -> None:
-    from ..hub.release import ARTIFACTS, DEFAULT_NAMESPACE
+    from ..hub.artifacts import ARTIFACTS, DEFAULT_NAMESPACE
 
     names = ", ".join(f"{a.name} ({a.repo_type})" for a in ARTIFACTS)
     release = commands.add_parser(
@@ -37,7 +37,7 @@ def register(commands) -> None:
 
 
 def _release(args) -> int:
-    from ..hub.release import build_release
+    from ..hub.build import build_release
 
     folder = build_release(args.out, args.namespace, args.source)
     print(f"wrote {folder}; check it with: contextmatch publish {folder} --namespace {args.namespace} --dry-run")
@@ -45,7 +45,7 @@ def _release(args) -> int:
 
 
 def _publish(args) -> int:
-    from ..hub.release import publish
+    from ..hub.publish import publish
 
     publish(args.folder, args.namespace, dry_run=args.dry_run)
     return 0

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..esco import ATTRIBUTION
 from ..inputs import InputError
-from .main import _positive
+from .options import positive
 
 NORMALIZE_FORMATS = ("table", "json", "jsonl", "csv")
 
@@ -36,11 +36,11 @@ def register(commands) -> None:
     normalize.add_argument("--out", metavar="FILE",
                            help="with --file: write JSON Lines to FILE, one record per title with its input line "
                                 "number, chunk by chunk; a stopped run continues where it was when run again")
-    normalize.add_argument("--chunk-size", type=_positive, default=256,
+    normalize.add_argument("--chunk-size", type=positive, default=256,
                            help="titles per write with --out (default: 256)")
-    normalize.add_argument("--top-k", type=_positive, default=5, help="occupations per title (default: 5)")
+    normalize.add_argument("--top-k", type=positive, default=5, help="occupations per title (default: 5)")
     normalize.add_argument("--skills", action="store_true", help="also list the ESCO skills each title implies")
-    normalize.add_argument("--skills-k", type=_positive, default=10, help="skills per title with --skills (default: 10)")
+    normalize.add_argument("--skills-k", type=positive, default=10, help="skills per title with --skills (default: 10)")
     normalize.add_argument("--model", help="title-model folder, or a base encoder such as 'all-MiniLM-L6-v2' for "
                                            "zero-shot matching (default: the shipped title model)")
     normalize.add_argument("--no-prior", action="store_true",
@@ -53,7 +53,7 @@ def register(commands) -> None:
                            help="ESCO occupation URI column of --prior (default: conceptUri)")
     normalize.add_argument("--prior-weight", type=float,
                            help="weight of the prior (default: the title model's, chosen on held-out titles)")
-    normalize.add_argument("--batch-size", type=_positive, default=64, help="titles encoded at once (default: 64)")
+    normalize.add_argument("--batch-size", type=positive, default=64, help="titles encoded at once (default: 64)")
     normalize.add_argument("--device", help="torch device, e.g. cpu or cuda (default: cuda when available)")
     normalize.set_defaults(handler=_normalize)
 
@@ -77,16 +77,16 @@ def register(commands) -> None:
     train.add_argument("--out", required=True, metavar="DIR", help="folder for the model (and its checkpoints)")
     train.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
     train.add_argument("--base", help="base encoder (default: the recipe's)")
-    train.add_argument("--head-dim", type=_positive, help="width of the projection heads")
+    train.add_argument("--head-dim", type=positive, help="width of the projection heads")
     train.add_argument("--epochs", type=float, help="passes over the training labels (fractions allowed)")
-    train.add_argument("--batch-size", type=_positive, help="anchors per step (in-batch negatives)")
+    train.add_argument("--batch-size", type=positive, help="anchors per step (in-batch negatives)")
     train.add_argument("--lr", type=float, help="learning rate of the encoder")
     train.add_argument("--head-lr", type=float, help="learning rate of the heads")
     train.add_argument("--skill-fraction", type=float, help="share of anchors also paired with a skill list")
     train.add_argument("--augment", type=float,
                        help="share of anchors turned into job-ad-like variants (default: 0; 0.5 measured no gain)")
     train.add_argument("--seed", type=int, help="random seed (default: 13)")
-    train.add_argument("--max-steps", type=_positive, help="stop after this many steps (smoke tests)")
+    train.add_argument("--max-steps", type=positive, help="stop after this many steps (smoke tests)")
     train.add_argument("--val-every", type=float, help="validate every this many epochs (default: 0.5)")
     train.add_argument("--val-at-start", action="store_true", help="also validate the untrained model")
     train.add_argument("--exclude", action="append", default=[], metavar="CSV",
@@ -99,9 +99,9 @@ def register(commands) -> None:
                             "side (20%%) chooses the checkpoint and the occupation prior's weight")
     train.add_argument("--title-column", help="title column of --pairs (default: vacancyTitle)")
     train.add_argument("--uri-column", help="ESCO occupation URI column of --pairs (default: conceptUri)")
-    train.add_argument("--checkpoint-every", type=_positive, help="steps between checkpoints (default: 100)")
+    train.add_argument("--checkpoint-every", type=positive, help="steps between checkpoints (default: 100)")
     train.add_argument("--device", help="torch device (default: cuda when available)")
-    train.add_argument("--threads", type=_positive, help="torch CPU threads (default: torch's choice)")
+    train.add_argument("--threads", type=positive, help="torch CPU threads (default: torch's choice)")
     train.add_argument("--fp32", action="store_true", help="store float32 weights (default: float16, half the size)")
     train.set_defaults(handler=_train)
 
@@ -125,7 +125,7 @@ def _read_titles(args) -> list[str]:
 def read_prior_counts(path: str, column: str) -> dict[str, int]:
     """Occupation counts from the ``column`` of a CSV of coded titles; unknown URIs are reported and skipped."""
     from ..esco import load_esco
-    from ..evaluation.titles import _open_csv
+    from ..evaluation.title_benchmarks import _open_csv
     from ..titles.prior import count_uris
 
     file = Path(path)
@@ -269,7 +269,7 @@ def _train(args) -> int:
         if not Path(path).is_file():
             raise InputError(f"--exclude file not found: {path}")
     if config.pairs:
-        from ..evaluation.titles import read_title_benchmark
+        from ..evaluation.title_benchmarks import read_title_benchmark
 
         pairs = read_title_benchmark(config.pairs, config.pairs_title_column, config.pairs_uri_column, "train")
         if not pairs.n_queries:

@@ -19,291 +19,28 @@ adapter (:mod:`contextmatch.corpus.ray_data`) and the Spark and ``datasets`` rec
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
-import os
 import shutil
-import sys
-import time
-from dataclasses import asdict
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Callable
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ..inputs import RECORD_FORMATS, InputError, count_records, field_text, guess_format, read_records
+from ..inputs import RECORD_FORMATS, InputError, count_records, guess_format, read_records
+from .extract import ERROR_SCHEMA, SENTENCE_SCHEMA, extract_batch, summarise_sentences
+from .files import Progress, changed_options, fingerprint, shard_name, write_atomic, write_json_atomic
+
 
 MANIFEST_FORMAT = "contextmatch-batch/1"
 DEFAULT_CHUNK_SIZE = 1000
 DUPLICATE_POLICIES = ("keep", "skip")
-FULL_HASH_LIMIT = 1 << 30  # inputs up to 1 GiB are hashed whole; larger ones by 64 blocks of 1 MiB
-
-EVIDENCE = pa.struct([("start", pa.int32()), ("end", pa.int32()), ("text", pa.string()), ("weight", pa.float32())])
-ALTERNATIVE = pa.struct([("uri", pa.string()), ("label", pa.string()), ("score", pa.float32())])
-SKILL = pa.struct([("uri", pa.string()), ("label", pa.string()), ("score", pa.float32()),
-                   ("evidence", pa.list_(EVIDENCE)), ("alternatives", pa.list_(ALTERNATIVE))])
-SENTENCE_SCHEMA = pa.schema([("row", pa.int64()), ("id", pa.string()), ("sentence_index", pa.int32()),
-                             ("start", pa.int32()), ("end", pa.int32()), ("sentence", pa.string()),
-                             ("relevance", pa.float32()), ("skills", pa.list_(SKILL))])
-ROW_SCHEMA = SENTENCE_SCHEMA.append(pa.field("error", pa.string()))  # what extract_batch returns
-ERROR_SCHEMA = pa.schema([("row", pa.int64()), ("id", pa.string()), ("error", pa.string())])
-AD_SKILL = pa.struct([("uri", pa.string()), ("label", pa.string()), ("skill_type", pa.string()),
-                      ("score", pa.float32()), ("sentences", pa.list_(pa.int32()))])
-AD_SCHEMA = pa.schema([("row", pa.int64()), ("id", pa.string()), ("sentences", pa.int32()),
-                       ("skills", pa.list_(AD_SKILL))])
-NO_SENTENCES = "no text left after cleaning (markup or bullets only)"
-# Options that change the output: a resumed run must use the same ones (the flag names the CLI gives them).
-OPTION_FLAGS = {"input_format": "--input-format", "text_column": "--text-column", "id_column": "--id-column",
-                "chunk_size": "--chunk-size", "duplicate_ids": "--duplicate-ids", "model": "--model",
-                "top_k": "--top-k", "threshold": "--threshold", "esco_version": "ESCO version",
-                "quantize": "--quantize", "backend": "--backend"}
 
 
 class BatchError(ValueError):
     """An output folder that cannot be used as asked; the message says what to do."""
-
-
-# ---- the batch function -----------------------------------------------------------------------------------------
-
-
-def ad_text(value) -> tuple[str | None, str | None]:
-    """A record's text field as ``(text, problem)``; the problem says why it cannot be read as a job ad.
-
-    >>> ad_text("Experience with SQL."), ad_text(" \\n"), ad_text(None)
-    (('Experience with SQL.', None), (None, 'empty text'), (None, 'no text'))
-    >>> ad_text("PK\\x03\\x04\\x00\\x00 data"), ad_text(b"\\xff\\xfe")
-    ((None, 'binary data, not text'), (None, 'text is not valid UTF-8'))
-    """
-    text, problem = field_text(value)
-    if problem:
-        return None, f"text is {problem}"
-    if text is None:
-        return None, "no text"
-    if not text.strip():
-        return None, "empty text"
-    controls = sum(1 for ch in text if (ch < " " and ch not in "\t\n\r") or ch in "\x7f\ufffd")
-    if "\x00" in text or controls > 0.1 * len(text):
-        return None, "binary data, not text"
-    return text, None
-
-
-def ad_id(value) -> tuple[str | None, str | None]:
-    """A record's id field as ``(id, problem)``.
-
-    >>> ad_id("a-17"), ad_id(17), ad_id(""), ad_id(None), ad_id([1])
-    (('a-17', None), ('17', None), (None, 'missing id'), (None, 'missing id'), (None, 'id is a list, not text'))
-    """
-    text, problem = field_text(value)
-    if problem:
-        return None, f"id is {problem}"
-    if text is None or not text.strip():
-        return None, "missing id"
-    return text, None
-
-
-def extract_batch(extractor, texts: Sequence, ids: Sequence | None = None, rows: Sequence[int] | None = None,
-                  errors: Sequence[str | None] | None = None) -> pa.Table:
-    """Sentence rows of a batch of job ads (:data:`ROW_SCHEMA`): the function behind every way to run a corpus.
-
-    A usable ad gives one row per sentence with its skills (uri, label, score, evidence) and ``error`` null. A bad
-    record gives one row with ``error`` set: no or empty text, binary data, a missing id (when ``ids`` are given),
-    markup with no text, or the ``errors`` entry it came with (found while reading). Rows keep the input order;
-    ``rows`` (input positions) and ``ids`` are copied into every row of their ad.
-    """
-    n = len(texts)
-    problems = list(errors) if errors is not None else [None] * n
-    clean: list[str | None] = [None] * n
-    names: list[str | None] = [None] * n
-    for i in range(n):
-        if problems[i] is None:
-            clean[i], problems[i] = ad_text(texts[i])
-        if ids is not None:
-            names[i], id_problem = ad_id(ids[i])
-            problems[i] = problems[i] or id_problem
-    good = [i for i in range(n) if problems[i] is None]
-    results = dict(zip(good, extractor.extract_many([clean[i] for i in good]))) if good else {}
-    columns: dict[str, list] = {name: [] for name in ROW_SCHEMA.names}
-    for i in range(n):
-        row = rows[i] if rows is not None else None
-        result = results.get(i)
-        sentences = result.sentences if result is not None else []
-        if result is not None and not sentences:
-            problems[i] = NO_SENTENCES
-        if problems[i]:
-            _add_row(columns, row=row, id=names[i], error=problems[i])
-        for s in sentences:
-            _add_row(columns, row=row, id=names[i], sentence_index=s.index, start=s.start, end=s.end,
-                     sentence=s.text, relevance=s.relevance, skills=[asdict(m) for m in s.skills])
-    return pa.Table.from_pydict(columns, schema=ROW_SCHEMA)
-
-
-def _add_row(columns: dict[str, list], **values) -> None:
-    for name, column in columns.items():
-        column.append(values.get(name))
-
-
-def summarise_sentences(sentences: pa.Table, skill_types: Mapping[str, str]) -> pa.Table:
-    """One row per ad (:data:`AD_SCHEMA`) from its consecutive sentence rows: each skill once, with its best score
-    and the sentences that name it, best first (the summary :class:`SkillExtractor` gives an ad).
-
-    >>> rows = {"row": [1, 1], "id": ["a", "a"], "sentence_index": [0, 1], "start": [0, 9], "end": [8, 20],
-    ...         "sentence": ["Use SQL.", "Know SQL, Go."], "relevance": [0.9, 0.8], "skills": [
-    ...     [{"uri": "u:sql", "label": "SQL", "score": 0.5, "evidence": []}],
-    ...     [{"uri": "u:go", "label": "Go", "score": 0.75, "evidence": []},
-    ...      {"uri": "u:sql", "label": "SQL", "score": 0.625, "evidence": []}]]}
-    >>> ad = summarise_sentences(pa.table(rows, schema=SENTENCE_SCHEMA), {"u:sql": "knowledge"}).to_pylist()[0]
-    >>> ad["sentences"], [(s["label"], s["skill_type"], s["score"], s["sentences"]) for s in ad["skills"]]
-    (2, [('Go', None, 0.75, [1]), ('SQL', 'knowledge', 0.625, [0, 1])])
-    """
-    ads: dict[str, list] = {name: [] for name in AD_SCHEMA.names}
-    key, found, count = None, {}, 0
-    for record in sentences.select(["row", "id", "sentence_index", "skills"]).to_pylist():
-        if (record["row"], record["id"]) != key:
-            if key is not None:
-                _add_ad(ads, key, count, found)
-            key, found, count = (record["row"], record["id"]), {}, 0
-        count += 1
-        for match in record["skills"]:
-            entry = found.get(match["uri"])
-            if entry is None:
-                found[match["uri"]] = {"uri": match["uri"], "label": match["label"],
-                                       "skill_type": skill_types.get(match["uri"]), "score": match["score"],
-                                       "sentences": [record["sentence_index"]]}
-            else:
-                entry["score"] = max(entry["score"], match["score"])
-                entry["sentences"].append(record["sentence_index"])
-    if key is not None:
-        _add_ad(ads, key, count, found)
-    return pa.Table.from_pydict(ads, schema=AD_SCHEMA)
-
-
-def _add_ad(ads: dict[str, list], key: tuple, count: int, found: dict) -> None:
-    _add_row(ads, row=key[0], id=key[1], sentences=count, skills=sorted(found.values(), key=lambda s: -s["score"]))
-
-
-def skill_types(extractor) -> dict[str, str]:
-    """ESCO skill type by URI for the skills an extractor ranks."""
-    return {skill.uri: skill.skill_type for skill in extractor.skills}
-
-
-def extract_json(extractor, texts: Sequence, ids: Sequence | None = None) -> list[str]:
-    """One JSON document per ad, in input order (for Spark's ``predict_batch_udf``, which wants one value per row):
-    ``{"id", "error", "sentences": [sentence rows], "skills": [ad summary]}``."""
-    table = extract_batch(extractor, texts, ids, rows=range(len(texts)))
-    types = skill_types(extractor)
-    docs = [{"id": None, "error": None, "sentences": [], "skills": []} for _ in texts]
-    for record in table.to_pylist():
-        doc = docs[record.pop("row")]
-        doc["id"], doc["error"] = record.pop("id"), record.pop("error")
-        if doc["error"] is None:
-            doc["sentences"].append(record)
-    for doc in docs:
-        if doc["sentences"]:
-            rows = [{"row": 0, "id": doc["id"], **s} for s in doc["sentences"]]
-            doc["skills"] = summarise_sentences(pa.Table.from_pylist(rows, schema=SENTENCE_SCHEMA),
-                                                types).to_pylist()[0]["skills"]
-    return [json.dumps(doc, ensure_ascii=False) for doc in docs]
-
-
-# ---- files --------------------------------------------------------------------------------------------------------
-
-
-def shard_name(index: int) -> str:
-    """The file name of chunk ``index``.
-
-    >>> shard_name(0), shard_name(12345)
-    ('part-00000.parquet', 'part-12345.parquet')
-    """
-    return f"part-{index:05d}.parquet"
-
-
-def write_atomic(table: pa.Table, path: Path) -> None:
-    """Write a Parquet file under a hidden temporary name, flush it to disk, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.tmp")
-    pq.write_table(table, partial, compression="zstd")
-    with open(partial, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(partial, path)
-
-
-def write_json_atomic(data: dict, path: Path) -> None:
-    """Write JSON under a hidden temporary name, then rename it: a kill never leaves a half-written file."""
-    partial = path.with_name(f".{path.name}.tmp")
-    partial.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(partial, path)
-
-
-def file_digest(path: Path, size: int) -> str:
-    """A blake2b digest of the file: all of it up to :data:`FULL_HASH_LIMIT`, else 64 evenly spread 1 MiB blocks."""
-    digest = hashlib.blake2b(digest_size=16)
-    block = 1 << 20
-    with open(path, "rb") as handle:
-        if size <= FULL_HASH_LIMIT:
-            while data := handle.read(block):
-                digest.update(data)
-        else:
-            for i in range(64):
-                handle.seek((size - block) * i // 63)
-                digest.update(handle.read(block))
-    return ("" if size <= FULL_HASH_LIMIT else "sampled:") + digest.hexdigest()
-
-
-def fingerprint(path: str) -> dict:
-    """What identifies an input file: its absolute path, size, modification time and digest."""
-    try:
-        stat = os.stat(path)
-    except OSError as err:
-        raise InputError(f"cannot read {path}: {err.strerror or err}") from None
-    return {"path": str(Path(path).resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
-            "digest": file_digest(Path(path), stat.st_size)}
-
-
-def changed_options(old: Mapping, new: Mapping) -> list[str]:
-    """The options that differ between a started run and this one, as CLI flags with both values.
-
-    >>> changed_options({"chunk_size": 1000, "top_k": 5}, {"chunk_size": 10, "top_k": 5})
-    ['--chunk-size 1000 there, 10 now']
-    """
-    return [f"{OPTION_FLAGS.get(key, key)} {old.get(key)} there, {new.get(key)} now"
-            for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)]
-
-
-def format_duration(seconds: float) -> str:
-    """Seconds as ``H:MM:SS``.
-
-    >>> format_duration(59.4), format_duration(3725)
-    ('0:00:59', '1:02:05')
-    """
-    seconds = int(round(seconds))
-    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
-
-
-class _Progress:
-    """Ads done and the time left: a tqdm bar on a terminal, else one line per shard (for logs)."""
-
-    def __init__(self, total: int, done: int, mode: bool | None):
-        from tqdm.auto import tqdm
-
-        self.total, self.done, self.start_done, self.start = total, done, done, time.monotonic()
-        self.log = mode is None and not sys.stderr.isatty()
-        self.bar = tqdm(total=total, initial=done, desc="Job ads", unit="ad", file=sys.stderr, dynamic_ncols=True,
-                        disable=mode is False or self.log)
-
-    def update(self, count: int, name: str) -> None:
-        self.done += count
-        self.bar.update(count)
-        if self.log:
-            rate = (self.done - self.start_done) / max(time.monotonic() - self.start, 1e-9)
-            eta = format_duration((self.total - self.done) / rate) if rate > 0 else "?"
-            print(f"{name}: {self.done:,}/{self.total:,} ads ({100 * self.done / max(self.total, 1):.0f}%), "
-                  f"{rate:.1f} ads/s, ETA {eta}", file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        self.bar.close()
 
 
 # ---- the job ----------------------------------------------------------------------------------------------------
@@ -440,7 +177,7 @@ class BatchJob:
         """Stream the input chunk by chunk, writing the shards of the chunks not yet done."""
         extractor = self._load_extractor()  # before the progress clock starts
         lengths = [min(self.chunk_size, self.manifest["records"] - k * self.chunk_size) for k in done]
-        bar = _Progress(self.manifest["records"], sum(lengths), progress)
+        bar = Progress(self.manifest["records"], sum(lengths), progress)
         records = read_records(self.input, self.options["input_format"], self.options["text_column"],
                                self.options["id_column"])
         seen: dict[str, int] | None = {} if self.options["duplicate_ids"] == "skip" else None

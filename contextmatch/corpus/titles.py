@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..inputs import InputError
-from .batch import changed_options, fingerprint, write_json_atomic
+from .files import changed_options, fingerprint, write_json_atomic
 
 MANIFEST_FORMAT = "contextmatch-normalize/1"
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import asdict, dataclass, field
 from typing import Iterator, Sequence
 
 import torch
@@ -14,132 +13,21 @@ from ..esco import DEFAULT_ESCO_VERSION, load_esco
 from ..models import load_model
 from ..runtime import configure_threads
 from ..text import clean_text, split_sentences
+from .evidence import _evidence, _word_spans, _word_weights, token_windows, _Window
 from .labels import DEFAULT_AGGREGATION, DEFAULT_SKILL_LABELS, SKILL_LABEL_MODES, label_table, parse_aggregation
 from .quantize import encoder_name, resolve_quantize, sentence_encoder
+from .results import AdSkill, Alternative, Extraction, SentenceResult, SkillMatch
 from .selection import Redundancy, SelectionRule
 from .topk import (OUTSIDE_POOL, bound_dtype, candidate_skill_scores, label_topk, pool_members, pool_ranking,
                    pooled_label_topk, unit_rows)
+
 from modeling_contextmatch import context_relevance, sentence_context
+
 
 DEFAULT_TOP_K = 5
 SCORING_MODES = ("bound", "full")
-EVIDENCE_MIN_WEIGHT = 0.1  # words carrying less attention than this are not listed as evidence
-EVIDENCE_MAX_WORDS = 5
 DECISION_CHUNK = 4096  # sentences ranked before their candidates are decided and the rest dropped
 CONTEXT_DEPTH = 5  # the gate's second step reads a sentence's best and fifth-best scores
-
-
-@dataclass
-class Evidence:
-    """A word of the sentence that carried the match: ``sentence[start:end] == text``, attention ``weight``."""
-
-    start: int
-    end: int
-    text: str
-    weight: float
-
-
-@dataclass
-class Alternative:
-    """A skill reported inside another's group: it names the same thing (see :mod:`contextmatch.skills.selection`)."""
-
-    uri: str
-    label: str
-    score: float
-
-
-@dataclass
-class SkillMatch:
-    """A reported skill of a sentence (the head of its group), its ``alternatives`` and the index of its ad-level
-    ``group`` in :attr:`Extraction.skills`."""
-
-    uri: str
-    label: str
-    score: float
-    evidence: list[Evidence] = field(default_factory=list)
-    alternatives: list[Alternative] = field(default_factory=list)
-    group: int | None = None
-    matched_label: str | None = None  # the alternative label that scored best, when it is not ``label``
-
-
-@dataclass
-class SentenceResult:
-    """A sentence at ``text[start:end]`` of the cleaned ad, with its skills, best first, and its ``relevance``: the
-    gate's probability that it states a skill (``None`` for a model without a gate)."""
-
-    index: int
-    start: int
-    end: int
-    text: str
-    skills: list[SkillMatch]
-    relevance: float | None = None
-
-
-@dataclass
-class AdSkill:
-    """A group of the whole ad: its best-scored skill, that skill's best score over the ad, the indices of the
-    sentences that support the group, and the other skills of the group as ``alternatives``."""
-
-    uri: str
-    label: str
-    skill_type: str
-    score: float
-    sentences: list[int]
-    alternatives: list[Alternative] = field(default_factory=list)
-
-
-@dataclass
-class Extraction:
-    text: str
-    sentences: list[SentenceResult]
-    skills: list[AdSkill]
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-@dataclass
-class _Window:
-    sentence: int  # index into the flat sentence list
-    base: int  # character offset of the window in its sentence
-    text: str
-    length: int = 0  # word-piece tokens, without special tokens
-
-
-def token_windows(sentence: str, offsets: list, budget: int) -> list[tuple[int, int, int]]:
-    """(start, end, tokens) of the windows of a sentence whose word pieces have character ``offsets``: the whole
-    sentence when it has at most ``budget`` pieces, else windows of at most ``budget`` pieces that start at word
-    starts, end before one where they can, and overlap by about a quarter.
-
-    >>> text = "aa bb cc dd ee"
-    >>> offsets = [(0, 2), (3, 5), (6, 8), (9, 11), (12, 14)]
-    >>> token_windows(text, offsets, 8)
-    [(0, 14, 5)]
-    >>> [text[a:b] for a, b, _ in token_windows(text, offsets, 4)]
-    ['aa bb cc dd', 'dd ee']
-    """
-    if len(offsets) <= budget:
-        return [(0, len(sentence), len(offsets))]
-
-    def word_start(i: int) -> bool:
-        start = offsets[i][0]
-        return start == 0 or sentence[start - 1].isspace()
-
-    windows, first = [], 0
-    while True:
-        end = min(first + budget, len(offsets))
-        if end < len(offsets):
-            cut = end
-            while cut > first + budget // 2 and not word_start(cut):
-                cut -= 1
-            end = cut if cut > first + budget // 2 else end
-        windows.append((offsets[first][0], offsets[end - 1][1], end - first))
-        if end >= len(offsets):
-            return windows
-        following = max(first + 1, end - budget // 4)  # a quarter of a window overlaps the previous one
-        while following < end and not word_start(following):
-            following += 1
-        first = following
 
 
 class SkillExtractor:
@@ -516,61 +404,3 @@ class SkillExtractor:
             for match in sentence.skills:
                 match.group = group_of[match.uri]
         return out
-
-
-def _word_spans(text: str, offsets: list[list[int]]) -> tuple[list[tuple[int, int]], list[int]]:
-    """The words of a window's tokens: their (start, end) in ``text``, and each token's word (``-1``: none).
-
-    Word pieces that touch inside a word are one word; special tokens, punctuation and padding are no word.
-
-    >>> _word_spans("PostgreSQL and Go", [[0, 0], [0, 4], [4, 10], [11, 14], [15, 16], [16, 17], [0, 0]])
-    ([(0, 10), (11, 14), (15, 17)], [-1, 0, 0, 1, 2, 2, -1])
-    """
-    words: list[tuple[int, int]] = []
-    token_words = []
-    for start, end in offsets:
-        if end <= start or not any(ch.isalnum() for ch in text[start:end]):
-            token_words.append(-1)
-            continue
-        if words and start == words[-1][1] and text[start].isalnum() and text[start - 1].isalnum():
-            words[-1] = (words[-1][0], end)
-        else:
-            words.append((start, end))
-        token_words.append(len(words) - 1)
-    return words, token_words
-
-
-def _word_weights(alpha: torch.Tensor, token_words: list[list[int]], n_words: int) -> list[list[list[float]]]:
-    """Attention (batch, tokens, k) summed over each window's words: ``[row][col][word]``, in float64 and in token
-    order, as a Python loop would add them.
-
-    >>> alpha = torch.tensor([[[0.1], [0.3], [0.3], [0.05], [0.2], [0.05]]])
-    >>> [round(w, 2) for w in _word_weights(alpha, [[-1, 0, 0, 1, 2, -1]], 3)[0][0]]
-    [0.6, 0.05, 0.2]
-    """
-    batch, length, k = alpha.shape
-    index = torch.tensor([row + [-1] * (length - len(row)) for row in token_words], dtype=torch.long)
-    index[index < 0] = n_words  # tokens of no word go to a spare column, dropped below
-    sums = torch.zeros((batch, n_words + 1, k), dtype=torch.float64)
-    sums.scatter_add_(1, index.unsqueeze(-1).expand(-1, -1, k), alpha.detach().cpu().double())
-    return sums[:, :n_words].transpose(1, 2).tolist()
-
-
-def _evidence(window: _Window, words: list[tuple[int, int]], weights: list[float]) -> list[Evidence]:
-    """The ``words`` of a window (:func:`_word_spans`) with their attention ``weights`` as word spans of the
-    sentence, heaviest first.
-
-    The weights are renormalised over the words (a trained model may put much of its attention on CLS/SEP and
-    punctuation). Words with less than ``EVIDENCE_MIN_WEIGHT`` of it are not listed, nor more than
-    ``EVIDENCE_MAX_WORDS``.
-
-    >>> w = _Window(0, 4, "PostgreSQL and Go")
-    >>> ev = _evidence(w, [(0, 10), (11, 14), (15, 17)], [0.6, 0.05, 0.2])
-    >>> [(e.start, e.end, e.text, round(e.weight, 2)) for e in ev]
-    [(4, 14, 'PostgreSQL', 0.71), (19, 21, 'Go', 0.24)]
-    """
-    total = sum(weights)
-    shares = [weight / total if total > 0 else 0.0 for weight in weights]
-    order = sorted(range(len(words)), key=lambda i: -shares[i])[:EVIDENCE_MAX_WORDS]
-    return [Evidence(window.base + words[i][0], window.base + words[i][1], window.text[words[i][0] : words[i][1]],
-                     min(1.0, shares[i])) for i in order if shares[i] >= EVIDENCE_MIN_WEIGHT]

@@ -6,7 +6,7 @@ import csv
 import json
 from typing import IO
 
-from .extractor import Extraction
+from .results import Extraction
 
 OUTPUT_FORMATS = ("table", "json", "jsonl", "csv")
 CSV_COLUMNS = ["id", "sentence_index", "sentence", "relevance", "skill_uri", "skill_label", "score", "evidence",

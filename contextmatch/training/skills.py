@@ -221,7 +221,7 @@ def r_precision_at_k(scores: torch.Tensor, gold: list[list[int]], k: int) -> flo
 def windowed_scores(model, tokenizer, sentences: list[str], skills: torch.Tensor) -> torch.Tensor:
     """(sentences, skills) ConTeXT scores as the extractor computes them: a sentence longer than the encoder's
     window is split into the same word-aligned windows and takes each skill's best window score."""
-    from ..skills.extractor import token_windows
+    from ..skills.evidence import token_windows
 
     budget = model.config.max_sentence_length - len(tokenizer("")["input_ids"])
     offsets = tokenizer(sentences, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"] \

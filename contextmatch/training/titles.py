@@ -9,7 +9,7 @@ Data, built by :func:`build_title_data`:
   (title head <-> skills head).
 
 Labelled vacancy titles (``pairs``, any CSV of title and ESCO occupation URI, e.g. the JobBERT titles): the
-``train`` side of their split by title (:func:`contextmatch.evaluation.titles.split_by_title`; stored for the JobBERT
+``train`` side of their split by title (:func:`contextmatch.evaluation.title_benchmarks.split_by_title`; stored for the JobBERT
 file) adds one anchor per row, paired with a label of its occupation (and, as for ESCO anchors, a share of them with
 a skill list). Rows whose URI is not an occupation of the ESCO version are reported and dropped. The ``select`` side
 is never trained on: it scores every checkpoint (``pairs_mrr``) and chooses the weight of the occupation prior
@@ -43,8 +43,11 @@ from pathlib import Path
 
 import torch
 
-from ..esco import DEFAULT_ESCO_VERSION, Esco, load_esco
+from ..esco import DEFAULT_ESCO_VERSION, load_esco
 from ..models import MINILM, MPNET
+from .title_card import model_card
+from .title_data import add_pairs, build_title_data, plan_epoch, sample_skill_list, vacancy_noise, TitleData
+
 
 RECIPES = {
     # all-MiniLM-L6-v2 on CPU: 17-22 minutes of steps on one core, measured (results/titles/README.md)
@@ -100,203 +103,6 @@ class TrainConfig:
         values = {**RECIPES[recipe], "recipe": recipe}
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
-
-
-# -- data --------------------------------------------------------------------------------------------------------
-@dataclass
-class TitleData:
-    labels: list[str]  # training anchors
-    owners: list[int]  # occupation index of each anchor
-    by_occupation: dict[int, list[str]]  # training labels per occupation
-    skill_lists: dict[int, tuple[list[str], list[str]]]  # occupation -> (essential, optional) skill labels
-    val_queries: list[str]
-    val_owners: list[int]
-    val_labels: list[str]  # the index the validation queries are ranked against
-    val_label_owners: list[int]
-    n_occupations: int
-    counts: dict
-    pair_queries: list[str] = field(default_factory=list)  # held-out labelled titles (the select side)
-    pair_owners: list[int] = field(default_factory=list)
-
-
-def build_title_data(esco: Esco, exclude: set[str], val_fraction: float = 0.05, seed: int = 13,
-                     val_labels_per_occupation: int = 0) -> TitleData:
-    """Anchors, validation split and skill lists from ESCO; labels in ``exclude`` (lower-cased) are never used."""
-    from ..titles.normalizer import occupation_labels
-
-    labels, owners = occupation_labels(esco)
-    owners = owners.tolist()
-    kept = [(label, owner) for label, owner in zip(labels, owners) if label.lower() not in exclude]
-    n_excluded = len(labels) - len(kept)
-    preferred = {o.label for o in esco.occupations}
-    rng = random.Random(seed)
-    # validation: alternative labels of occupations that keep at least two labels, never a preferred label
-    per_occupation: dict[int, list[str]] = {}
-    for label, owner in kept:
-        per_occupation.setdefault(owner, []).append(label)
-    candidates = [(label, owner) for label, owner in kept if label not in preferred and len(per_occupation[owner]) > 2]
-    rng.shuffle(candidates)
-    held = set(candidates[: round(val_fraction * len(kept))])
-    train = [(label, owner) for label, owner in kept if (label, owner) not in held]
-    by_occupation: dict[int, list[str]] = {}
-    for label, owner in train:
-        by_occupation.setdefault(owner, []).append(label)
-    val = sorted(held, key=lambda item: (item[1], item[0]))
-    # the validation index: every label except the held-out ones (optionally at most n per occupation)
-    held_keys = {(label.lower(), owner) for label, owner in held}
-    index = [(label, owner) for label, owner in zip(labels, owners) if (label.lower(), owner) not in held_keys]
-    if val_labels_per_occupation:
-        grouped: dict[int, list[str]] = {}
-        for label, owner in index:
-            grouped.setdefault(owner, []).append(label)
-        index = [(label, owner) for owner, group in grouped.items() for label in group[:val_labels_per_occupation]]
-    skill_lists = {}
-    for i, occupation in enumerate(esco.occupations):
-        relations = esco.occupation_skills.get(occupation.uri, {})
-        skill_lists[i] = tuple([esco.skill_by_uri[u].label for u in relations.get(kind, []) if u in esco.skill_by_uri]
-                               for kind in ("essential", "optional"))
-    counts = {"occupations": len(esco.occupations), "labels": len(labels), "excluded_benchmark_titles": n_excluded,
-              "train_anchors": len(train), "validation_queries": len(val), "validation_index": len(index),
-              "occupations_with_skills": sum(1 for e, o in skill_lists.values() if e or o)}
-    return TitleData([l for l, _ in train], [o for _, o in train], by_occupation, skill_lists,
-                     [l for l, _ in val], [o for _, o in val], [l for l, _ in index], [o for _, o in index],
-                     len(esco.occupations), counts)
-
-
-def add_pairs(data: TitleData, esco: Esco, pairs: str, title_column: str, uri_column: str,
-              exclude: set[str]) -> TitleData:
-    """Add the ``train`` side of a labelled titles file as anchors and its ``select`` side as validation queries;
-    titles in ``exclude`` (see :func:`contextmatch.evaluation.titles.title_key`) are dropped from the anchors."""
-    from ..evaluation.titles import read_title_benchmark, title_key
-
-    train = read_title_benchmark(pairs, title_column, uri_column, "train", esco.version)
-    select = read_title_benchmark(pairs, title_column, uri_column, "select", esco.version)
-    position = {o.uri: i for i, o in enumerate(esco.occupations)}
-    held = {title_key(t) for t in select.titles} | exclude
-    kept = [(title, position[uri]) for title, uri in zip(train.titles, train.uris) if title_key(title) not in held]
-    data.labels += [title for title, _ in kept]
-    data.owners += [owner for _, owner in kept]
-    data.pair_queries = list(select.titles)
-    data.pair_owners = [position[uri] for uri in select.uris]
-    data.counts.update({"pair_anchors": len(kept), "pair_rows": train.n_rows,
-                        "pair_rows_dropped_uri": train.n_dropped, "pair_rows_excluded": train.n_queries - len(kept),
-                        "pair_validation_titles": len(select.titles), "pairs_file": Path(pairs).name})
-    return data
-
-
-def plan_epoch(data: TitleData, batch_size: int, seed: int, epoch: int) -> list[list[int]]:
-    """Batches of anchor indices for one epoch: shuffled, with no two anchors of one occupation (nor two equal
-    lower-cased labels) in a batch; a deferred anchor goes first into the next batch. Deterministic in (seed, epoch).
-    """
-    from collections import deque
-
-    order = list(range(len(data.labels)))
-    random.Random(f"{seed}-{epoch}").shuffle(order)
-    queue, batches = deque(order), []
-    while queue:
-        batch, occupations, texts, deferred = [], set(), set(), []
-        while queue and len(batch) < batch_size:
-            item = queue.popleft()
-            owner, text = data.owners[item], data.labels[item].lower()
-            if owner in occupations or text in texts:
-                deferred.append(item)
-                continue
-            batch.append(item)
-            occupations.add(owner)
-            texts.add(text)
-        queue.extendleft(reversed(deferred))
-        batches.append(batch)
-    return batches
-
-
-def sample_skill_list(essential: list[str], optional: list[str], rng: random.Random, low: int, high: int) -> str:
-    """A JobBERT-v2-style skill list: about 60% essential skills, the rest optional, shuffled, comma-separated.
-
-    >>> sample_skill_list(["a", "b", "c"], ["x"], random.Random(0), 2, 2).count(",")
-    1
-    """
-    size = rng.randint(low, high)
-    n_essential = min(len(essential), max(1, math.ceil(0.6 * size)))
-    chosen = rng.sample(essential, n_essential) if essential else []
-    chosen += rng.sample(optional, min(len(optional), size - len(chosen)))
-    if len(chosen) < size:
-        rest = [s for s in essential if s not in chosen]
-        chosen += rng.sample(rest, min(len(rest), size - len(chosen)))
-    rng.shuffle(chosen)
-    return ", ".join(chosen)
-
-
-_LEVELS = ("senior", "sr.", "sr", "junior", "jr.", "lead", "trainee", "intern", "internship", "graduate",
-           "entry level", "experienced")
-_GRADES = ("I", "II", "III", "2", "3", "(senior)", "(junior)")
-_EXTRAS = ("(m/f/d)", "(m/w/d)", "(full time)", "(part time)", "(contract)", "- urgent", "(immediate start)",
-           "- remote", "(temporary)", "- night shift", "- permanent", "(hybrid)", "- London", "- New York",
-           "- Berlin", "- Singapore", "- Sydney", "- Toronto", "- Dublin", "- Madrid", "- Nairobi", "- Mumbai",
-           "@ head office", "- branch office", "- team lead", "(12 months)", "- apply now")
-_SHORT = {"manager": "mgr", "assistant": "asst", "executive": "exec", "engineer": "eng", "developer": "dev",
-          "senior": "sr", "junior": "jr", "administrator": "admin", "administrative": "admin",
-          "representative": "rep", "technician": "tech", "supervisor": "supv", "department": "dept",
-          "operator": "op", "specialist": "spec", "coordinator": "coord", "information technology": "IT",
-          "human resources": "HR", "customer service": "CS", "and": "&"}
-
-
-def _typo(word: str, rng: random.Random) -> str:
-    if len(word) < 4:
-        return word
-    i = rng.randrange(1, len(word) - 1)
-    kind = rng.randrange(3)
-    if kind == 0:
-        return word[:i] + word[i + 1:]  # drop a letter
-    if kind == 1:
-        return word[:i] + word[i] + word[i:]  # double a letter
-    return word[:i - 1] + word[i] + word[i - 1] + word[i + 1:]  # swap two letters
-
-
-def vacancy_noise(title: str, rng: random.Random, other: str | None = None) -> str:
-    """A job-ad-like variant of a clean taxonomy label: seniority, grades, contract or place notes, abbreviations,
-    inverted word order ("lecturer, biology"), two titles joined ("clerk / receptionist"), typos and shouting.
-
-    >>> vacancy_noise("biology lecturer", random.Random(4)) != "biology lecturer"
-    True
-    """
-    words = title.split()
-    changes = 0
-    if rng.random() < 0.25 and len(words) >= 2:
-        words = [words[-1] + ","] + words[:-1]  # "biology lecturer" -> "lecturer, biology"
-        changes += 1
-    text = " ".join(words)
-    if rng.random() < 0.2:
-        for long, short in _SHORT.items():
-            if f" {long} " in f" {text.lower()} " and rng.random() < 0.7:
-                text = " ".join(short if w.lower() == long else w for w in text.split()) if " " not in long else \
-                    text.replace(long, short)
-                changes += 1
-    if rng.random() < 0.3:
-        text = f"{rng.choice(_LEVELS)} {text}"
-        changes += 1
-    if rng.random() < 0.1:
-        text = f"{text} {rng.choice(_GRADES)}"
-        changes += 1
-    if other and rng.random() < 0.1:
-        text = f"{text} {rng.choice(('/', '&', 'cum', '-'))} {other}"
-        changes += 1
-    if rng.random() < 0.25:
-        text = f"{text} {rng.choice(_EXTRAS)}"
-        changes += 1
-    if rng.random() < 0.15:
-        parts = text.split()
-        j = rng.randrange(len(parts))
-        parts[j] = _typo(parts[j], rng)
-        text = " ".join(parts)
-        changes += 1
-    case = rng.random()
-    if case < 0.25:
-        text = text.upper()
-    elif case < 0.55:
-        text = " ".join(w[:1].upper() + w[1:] for w in text.split())
-    if not changes:
-        text = f"{rng.choice(_LEVELS)} {text}"
-    return text
 
 
 def make_batch(data: TitleData, batch: list[int], seed: int, epoch: int, step: int, config: TrainConfig):
@@ -360,7 +166,7 @@ def _same(owners_a: list[int], owners_b: list[int], texts_a: list[str] | None = 
 
 def batch_loss(model, anchors, positives, skill_lists, owners, config: TrainConfig) -> tuple[torch.Tensor, dict]:
     """The title <-> title loss (symmetric) plus ``skill_weight`` times the title <-> skill-list loss (symmetric)."""
-    from ..titles.normalizer import SKILLS_ROUTE, TITLE_ROUTE
+    from ..titles.model import SKILLS_ROUTE, TITLE_ROUTE
 
     normalize = torch.nn.functional.normalize
     titles = normalize(model.forward(anchors + positives, TITLE_ROUTE), dim=-1)
@@ -437,8 +243,8 @@ def train_titles(config: TrainConfig, resume: bool = False, progress: bool = Tru
     ``on_step(step)`` is called after every step (and its checkpoint, if one is due)."""
     from tqdm.auto import tqdm
 
-    from ..evaluation.titles import JOBBERT_TITLES, benchmark_titles
-    from ..titles.normalizer import TitleModel
+    from ..evaluation.title_benchmarks import JOBBERT_TITLES, benchmark_titles
+    from ..titles.model import TitleModel
 
     out = Path(config.out)
     checkpoint_dir = out / "checkpoint"
@@ -462,7 +268,7 @@ def train_titles(config: TrainConfig, resume: bool = False, progress: bool = Tru
         f"{data.counts['excluded_benchmark_titles']:,} labels removed because they equal an evaluation title; "
         f"{data.counts['validation_queries']:,} held-out validation labels")
     if config.pairs:
-        from ..evaluation.titles import title_key
+        from ..evaluation.title_benchmarks import title_key
 
         others = set()
         for path in config.exclude_files:
@@ -575,7 +381,7 @@ def train_titles(config: TrainConfig, resume: bool = False, progress: bool = Tru
     (out / "best").rmdir()
     prior = None
     if config.pairs:
-        from ..titles.prior import fit_prior
+        from .title_prior import fit_prior
 
         fitted = fit_prior(out, config.pairs, data, config.pairs_title_column, config.pairs_uri_column)
         prior = {"weight": fitted["weight"], "scale": fitted["scale"], **fitted["source"], "candidates": fitted["table"],
@@ -599,87 +405,6 @@ def train_titles(config: TrainConfig, resume: bool = False, progress: bool = Tru
     log(f"saved {out} (trained {elapsed / 60:.1f} min; best validation MRR {best.get('mrr')} (job-ad-like variants: "
         f"{best.get('noisy_mrr')}) after {best['epoch']} epoch(s))")
     return out
-
-
-def model_card(info: dict, name: str, path: str | None = None) -> str:
-    """The README of a trained title-model folder ``name`` (loaded from ``path``, default ``name``)."""
-    path = path or name
-    base = info["base"]
-    selected = info["selected"] or {}
-    counts = info["data"]
-    config = info["config"]
-    return f"""---
-library_name: sentence-transformers
-pipeline_tag: sentence-similarity
-license: apache-2.0
-base_model: {base}
-language: en
-tags: [sentence-transformers, job-titles, esco, jobbert, title-normalization]
----
-
-# {name}: a JobBERT-v2-style job-title model for ESCO
-
-A bi-encoder for job titles and skill lists: `{base}`, mean pooling, then one of two projection heads, a **title**
-head for job titles and a **skills** head for comma-separated skill lists, into one {config["head_dim"]}-d space.
-Titles of the same ESCO occupation lie close together, and close to the skills that occupation needs.
-
-```python
-from sentence_transformers import SentenceTransformer
-
-model = SentenceTransformer("{path}")  # a local folder works offline
-titles = model.encode(["sr. java dev"], task="title")            # title head   (or model.encode_query)
-skills = model.encode(["java, spring, sql"], task="skills")      # skills head  (or model.encode_document)
-print(model.similarity(titles, skills))
-```
-
-Plain `model.encode(texts)` without a task raises an error on purpose: the model has no un-projected output.
-With the `contextmatch` library: `TitleNormalizer(model="{path}").normalize(["sr. java dev"])` ranks the 3,008
-ESCO v1.1.0 occupations (best label per occupation, plus the cosine with the occupation's label centroid), and
-`contextmatch normalize --model {path} "sr. java dev"` prints them.
-
-## Training
-
-- Recipe `{info["recipe"]}`: {info["steps"]} steps of {config["batch_size"]} anchors ({info["steps"] / max(1, info["steps_per_epoch"]):.2f} epochs), learning
-  rate {config["lr"]} (heads {config["head_lr"]}), in-batch negatives (InfoNCE, scale {config["scale"]}), seed {config["seed"]};
-  {info["train_seconds"] / 60:.1f} minutes of training on `{info["device"]}`{f" with {info['threads']} thread(s)" if info.get("threads") else ""}.
-- Data: {_pairs_line(counts) if counts.get("pair_anchors") else "ESCO v1.1.0 only. "}{counts["train_anchors"]:,} occupation labels (preferred, alternative, hidden), each paired
-  with another label of its occupation, and a share of {config["skill_fraction"]} also with a JobBERT-v2-style skill
-  list (a random subset of the occupation's essential and optional skills). Labels of one occupation are never
-  negatives of each other.
-- Never trained on evaluation titles: {counts["excluded_benchmark_titles"]:,} ESCO labels equal to a JobBERT evaluation
-  title (lower-cased) were removed.
-- Model selection (checkpoints every {config["val_every"]} epochs): the mean MRR on {counts["validation_queries"]:,} held-out
-  ESCO alternative labels and on job-ad-like variants of them{_selection_line(counts, selected)}. The selected checkpoint (after
-  {selected.get("epoch")} epochs) has validation MRR {selected.get("mrr")} ({selected.get("noisy_mrr")} on the variants).
-{_prior_line(info.get("occupation_prior"))}
-Benchmark results are in `results/titles/README.md` of the contextmatch repository.
-
-This service uses the ESCO classification of the European Commission.
-"""
-
-
-def _pairs_line(counts: dict) -> str:
-    return (f"ESCO v1.1.0 plus {counts['pair_anchors']:,} labelled vacancy titles (the `train` side of "
-            f"`{counts['pairs_file']}`, split by title), each paired with a label of its occupation. ")
-
-
-def _selection_line(counts: dict, selected: dict) -> str:
-    if not counts.get("pair_anchors"):
-        return " (never the benchmark)"
-    return (f", averaged with the MRR of the {counts['pair_validation_titles']:,} `select` titles (never trained on; "
-            f"{selected.get('pairs_mrr')} for the selected checkpoint, best label)")
-
-
-def _prior_line(prior: dict | None) -> str:
-    if not prior:
-        return ""
-    return (f"- Occupation prior (`occupation_prior.json`, applied by contextmatch's `TitleNormalizer`, not by "
-            f"sentence-transformers): `score + {prior['weight']:g} * log(1 + n / {prior['scale']:g})`, n the number of "
-            f"`train` titles of the occupation ({prior['titles']:,} titles, {prior['occupations']:,} occupations). "
-            f"Weight and scale are the best on the `select` titles (MRR {prior['without_prior']['select_mrr']} -> "
-            f"{prior['select_mrr']}) among those that cost at most half a point of MRR on held-out ESCO labels "
-            f"({prior['without_prior']['esco_mrr']} -> {prior['esco_mrr']}), so titles unlike the board's keep their "
-            f"ranking. `TitleNormalizer(prior_weight=0)` or `contextmatch normalize --no-prior` turns it off.\n")
 
 
 class _null:
