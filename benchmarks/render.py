@@ -1,7 +1,7 @@
-"""Render the README's speed tables from ``results/speed/`` (between ``<!-- speed:start -->`` and
+"""Render the speed tables of docs/speed.md from ``results/speed/`` (between ``<!-- speed:start -->`` and
 ``<!-- speed:end -->``) and print them.
 
-    python benchmarks/render.py              # update README.md and print the section
+    python benchmarks/render.py              # update docs/speed.md and print the section
     python benchmarks/render.py --no-write   # print only
 """
 
@@ -17,7 +17,7 @@ from contextmatch.evaluation.tables import cell
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "results" / "speed"
-README = ROOT / "README.md"
+README = ROOT / "docs" / "speed.md"  # the page that holds the block
 START, END = "<!-- speed:start -->", "<!-- speed:end -->"
 
 
@@ -190,7 +190,7 @@ def large_labels_table(result: dict) -> str:
 
 
 def speed_markdown(results_dir: Path = RESULTS_DIR) -> str:
-    """The generated part of the README's Speed section, from whichever results files exist."""
+    """The generated part of the Speed page (docs/speed.md), from whichever results files exist."""
     parts = []
     for throughput in [results_dir / "throughput.json", *sorted(results_dir.glob("throughput-*.json"))]:
         if not throughput.exists():
@@ -228,8 +228,9 @@ def replace_between_markers(text: str, block: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
-    parser.add_argument("--readme", type=Path, default=README)
-    parser.add_argument("--no-write", action="store_true", help="print the section without updating the README")
+    parser.add_argument("--readme", "--page", type=Path, default=README,
+                        help="the Markdown page with the speed markers (default: docs/speed.md)")
+    parser.add_argument("--no-write", action="store_true", help="print the section without updating the page")
     args = parser.parse_args(argv)
     block = speed_markdown(args.results_dir)
     if not args.no_write:

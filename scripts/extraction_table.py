@@ -1,4 +1,4 @@
-"""Render the set-level extraction results into the README block between the extraction markers.
+"""Render the set-level extraction results into the block between the extraction markers of docs/extraction.md.
 
     contextmatch evaluate --task extraction --benchmark skill-xl --split report
     contextmatch evaluate --task extraction --benchmark tech house --split test
@@ -17,7 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "results" / "extraction"
-README = ROOT / "README.md"
+README = ROOT / "docs" / "extraction.md"  # the page that holds the block
 START, END = "<!-- extraction:start -->", "<!-- extraction:end -->"
 KIND_ORDER = {"cosine": 0, "global-threshold": 1, "pipeline": 2}
 
@@ -60,7 +60,7 @@ def main() -> int:
               f"and {gate['auc']['skillspan-dev']:.3f} on SkillSpan dev (a SKILL or KNOWLEDGE span); the sentence "
               f"alone (first step) {first['auc']['skill-xl-report']:.3f} and {first['auc']['skillspan-dev']:.3f}, "
               f"{first['auc_trained_on_skillspan_only']['skill-xl-report']:.3f} on `report` when trained on SkillSpan "
-              "alone.", "", "![precision-recall on Skill-XL report](results/extraction/extraction_pr.svg)", END]
+              "alone.", "", "![precision-recall on Skill-XL report](../results/extraction/extraction_pr.svg)", END]
     text = README.read_text(encoding="utf-8")
     if START not in text:
         print(f"{README} has no {START} marker", file=sys.stderr)

@@ -10,7 +10,7 @@ filter, ``ConTeXTMatchModel`` / ``BiEncoderModel.compute_rankings`` on the expor
 its ranking metrics.
 
     python scripts/workrb_eval.py            # writes results/workrb/<benchmark>__test__<model class>.json
-    python scripts/workrb_eval.py --table    # the README table, from those files
+    python scripts/workrb_eval.py --table    # the table of docs/interop.md, from those files
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def digest(folder: Path) -> str:
 
 
 def cell(result: dict | None) -> str:
-    """RP@5 / RP@10 in percent and MRR, as the README's tables.
+    """RP@5 / RP@10 in percent and MRR, as the results tables of the README and docs/.
 
     >>> cell({"rp@5": 0.571428, "rp@10": 0.698302, "mrr": 0.548311}), cell(None)
     ('57.14 / 69.83 / 0.548', '–')
@@ -78,7 +78,7 @@ def cell(result: dict | None) -> str:
 
 
 def markdown_table(folder: Path = OUT_DIR) -> str:
-    """The README table of every results file in ``folder``: one row per system, TECH and HOUSE test."""
+    """The docs/interop.md table of every results file in ``folder``: one row per system, TECH and HOUSE test."""
     results = [json.loads(path.read_text(encoding="utf-8")) for path in sorted(folder.glob("*__test__*.json"))]
     systems = list(dict.fromkeys(r["system"] for r in sorted(results, key=lambda r: r["workrb_model"] != MODELS[0])))
     found = {(r["system"], r["benchmark"]): r for r in results}
@@ -93,7 +93,7 @@ def main() -> int:
     parser.add_argument("--model", help="model to export and score (default: the shipped default model)")
     parser.add_argument("--benchmark", nargs="+", choices=sorted(TASKS), default=sorted(TASKS))
     parser.add_argument("--out", type=Path, default=OUT_DIR, help=f"results folder (default: {OUT_DIR})")
-    parser.add_argument("--table", action="store_true", help="only print the README table of the results files")
+    parser.add_argument("--table", action="store_true", help="only print the docs/interop.md table")
     args = parser.parse_args()
     if args.table:
         print(markdown_table(args.out))

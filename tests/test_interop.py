@@ -136,7 +136,7 @@ def test_no_file_names_a_path_of_this_machine(exported):
 
 
 def test_title_model_loads_as_its_card_shows():
-    from contextmatch.titles.normalizer import SHIPPED_TITLE_MODEL_DIR, TitleModel
+    from contextmatch.titles.model import SHIPPED_TITLE_MODEL_DIR, TitleModel
 
     titles, skills = ["sr. java dev", "registered nurse"], ["java, spring, sql"]
     loaded = fresh_process(TITLE_SCRIPT, SHIPPED_TITLE_MODEL_DIR, json.dumps(titles), json.dumps(skills))
@@ -152,6 +152,6 @@ def test_readme_shows_the_workrb_results_files():
     spec = importlib.util.spec_from_file_location("workrb_eval", ROOT / "scripts" / "workrb_eval.py")
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    readme = (ROOT / "docs" / "interop.md").read_text(encoding="utf-8")
     shown = readme.split("<!-- workrb:start -->\n")[1].split("\n<!-- workrb:end -->")[0]
     assert shown == script.markdown_table() and "| – |" not in shown
