@@ -1,11 +1,11 @@
 """Label spaces far larger than ESCO: recall of the exact top 10 and speed of two-stage scoring.
 
-The label set is the 13,891 ESCO skill vectors of the default model plus synthetic ones: each a random mix of two
-ESCO skill vectors (70-95% of one) with Gaussian noise, so that they crowd the same regions as real labels. The
-sentences are the first lines of the shipped benchmark set, encoded once; only scoring is timed (milliseconds per
-sentence, best of the rounds). Methods: every label scored (the reference top 10), the exact cosine-bound top-k of
-``contextmatch.skills.topk``, and two-stage scoring (``contextmatch.skills.two_stage``) with M candidates from an exact pooled
-cosine search or a faiss index.
+The label set is the 13,891 ESCO skill vectors of the default model plus synthetic ones: each a random mix of two ESCO
+skill vectors (70-95% of one) with Gaussian noise, so that they crowd the same regions as real labels. The sentences are
+the first lines of the shipped benchmark set, encoded once; only scoring is timed (milliseconds per sentence, best of
+the rounds). Methods: every label scored (the reference top 10), the exact cosine-bound top-k of
+``contextmatch.skills.topk``, and two-stage scoring (``contextmatch.skills.two_stage``) with M candidates from an exact
+pooled cosine search or a faiss index.
 
     python benchmarks/large_labels.py                      # 100,000 synthetic labels; results/speed/large_labels.json
     python benchmarks/large_labels.py --synthetic 500000 --candidates 200 1000

@@ -1,6 +1,6 @@
 """Fit (or refit) the occupation prior of a title-model folder from a labelled titles file, as ``train-titles
---pairs`` does at the end of training (``contextmatch.training.title_prior.fit_prior``): counts from the file's ``train``
-side, weight and scale chosen on its ``select`` side within the held-out-ESCO budget.
+--pairs`` does at the end of training (``contextmatch.training.title_prior.fit_prior``): counts from the file's
+``train`` side, weight and scale chosen on its ``select`` side within the held-out-ESCO budget.
 
     python scripts/fit_title_prior.py runs/title-pairs-s13                 # the JobBERT titles, seed 13's split
     python scripts/fit_title_prior.py MODEL --pairs board.csv --dry-run    # print the choice, write nothing

@@ -1,8 +1,9 @@
 """Write the fixed train/select split of the JobBERT titles: ``contextmatch/data/benchmarks/jobbert_titles_split.csv.gz``.
 
-80% of the rows go to ``train`` (labelled titles a title model may learn from), 20% to ``select`` (model choice and
-the reported figures); all rows of one lower-cased title fall on one side (``contextmatch.evaluation.title_benchmarks.split_by_title``).
-Run once; the file is part of the repository and a test checks that this rule reproduces it.
+80% of the rows go to ``train`` (labelled titles a title model may learn from), 20% to ``select`` (model choice and the
+reported figures); all rows of one lower-cased title fall on one side
+(``contextmatch.evaluation.title_benchmarks.split_by_title``). Run once; the file is part of the repository and a test
+checks that this rule reproduces it.
 
     python scripts/split_jobbert_titles.py
 """

@@ -46,8 +46,8 @@ EMPTY_AD = "Nothing to analyse: paste a job ad into the text box, pick an exampl
 ERROR_AD = "Something went wrong while extracting skills from this ad. Please try again, or try a shorter ad."
 ERROR_MODEL = "The skill extraction model could not be loaded on this server. Please try again later."
 TITLE_MISSING = (
-    "The title model is not installed in this build of the demo (the module `contextmatch.titles.normalizer` is missing), "
-    "so job titles cannot be normalized here yet. Skill extraction works as usual."
+    "The title model is not installed in this build of the demo (the module `contextmatch.titles.normalizer` is "
+    "missing), so job titles cannot be normalized here yet. Skill extraction works as usual."
 )
 ERROR_TITLE = "Something went wrong while normalizing this title. Please try again."
 
@@ -125,7 +125,8 @@ def titles_available() -> bool:
 
 
 def title_normalizer():
-    """The shared :class:`contextmatch.titles.normalizer.TitleNormalizer`, loaded on first use; ``None`` if not installed."""
+    """The shared :class:`contextmatch.titles.normalizer.TitleNormalizer`, loaded on first use; ``None`` if not
+    installed."""
     global _titles
     if _titles is None:
         with _titles_lock:

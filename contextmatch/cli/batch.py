@@ -51,7 +51,8 @@ def register(commands) -> None:
                        help="least score for a skill to be reported (default: the model's tuned threshold)")
     batch.add_argument("--model", metavar="MODEL", help="model folder, 'all-MiniLM-L6-v2', 'all-mpnet-base-v2' or a hub id "
                                        "(default: the shipped default model)")
-    batch.add_argument("--batch-size", type=positive, metavar="N", default=32, help="sentences encoded at once (default: 32)")
+    batch.add_argument("--batch-size", type=positive, metavar="N", default=32,
+                       help="sentences encoded at once (default: 32)")
     batch.add_argument("--device", metavar="DEVICE", help="torch device, e.g. cpu or cuda (default: cuda when available)")
     add_encoder_options(batch)
     batch.add_argument("--quiet", action="store_true", help="no progress output")

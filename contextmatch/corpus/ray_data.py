@@ -10,8 +10,9 @@ Install the extra: ``pip install "contextmatch[ray]"``. Then::
     rows = extract_dataset(ads, text_column="text", id_column="id", workers=8)
     rows.filter(expr=col("error").is_null()).write_parquet("s3://bucket/skills/")
 
-Every worker runs :func:`contextmatch.corpus.extract.extract_batch`, the function behind ``contextmatch batch``, so the rows
-are the ones a local run writes (:data:`contextmatch.corpus.extract.ROW_SCHEMA`; a bad record is one row with ``error``).
+Every worker runs :func:`contextmatch.corpus.extract.extract_batch`, the function behind ``contextmatch batch``, so the
+rows are the ones a local run writes (:data:`contextmatch.corpus.extract.ROW_SCHEMA`; a bad record is one row with
+``error``).
 """
 
 from __future__ import annotations

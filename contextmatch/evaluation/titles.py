@@ -151,10 +151,11 @@ def scorer_for(system: str | None, esco_version: str = DEFAULT_ESCO_VERSION, dev
                centroid_weight: float | None = None, prior_weight: float | None = None,
                prior_counts: dict[str, int] | None = None):
     """``bm25``, a base encoder name (zero-shot mean-pooled cosine) or a title-model folder (``None``: the shipped
-    default title model, else zero-shot MiniLM). ``centroid_weight`` (see :class:`~contextmatch.titles.normalizer.TitleNormalizer`)
-    defaults to 0 for a plain encoder (best label per occupation: the baseline) and to the normalizer's default for
-    a title model. ``prior_weight`` / ``prior_counts``: the occupation prior (see
-    :class:`~contextmatch.titles.normalizer.TitleNormalizer`; default: the model folder's, if it has one)."""
+    default title model, else zero-shot MiniLM). ``centroid_weight`` (see
+    :class:`~contextmatch.titles.normalizer.TitleNormalizer`) defaults to 0 for a plain encoder (best label per
+    occupation: the baseline) and to the normalizer's default for a title model. ``prior_weight`` / ``prior_counts``:
+    the occupation prior (see :class:`~contextmatch.titles.normalizer.TitleNormalizer`; default: the model folder's, if
+    it has one)."""
     if system == "bm25":
         return BM25Scorer(esco_version)
     from ..titles.model import TitleModel

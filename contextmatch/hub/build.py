@@ -131,7 +131,8 @@ def with_metadata(card_text: str, model_name: str, datasets: list[str], metrics:
 def title_results_markdown(results: list[dict]) -> str:
     lines = ["## Results", "",
              "Ranking all 3,008 ESCO v1.1.0 occupations for each title (MRR a fraction, Acc@K in percent; ties at "
-             "their expectation), measured with `python -m contextmatch.evaluation.titles` in the contextmatch repository:",
+             "their expectation), measured with `python -m contextmatch.evaluation.titles` in the contextmatch "
+             "repository:",
              "", "| benchmark | split | MRR | Acc@1 | Acc@5 | Acc@10 | queries |", "|---|---|---|---|---|---|---|"]
     lines += [f"| {BENCHMARK_DATASETS.get(r['benchmark'], (r['benchmark'],))[0]} | {r['split']} | {r['mrr']:.3f} | "
               f"{r['acc@1']:.2f} | {r['acc@5']:.2f} | {r['acc@10']:.2f} | {r['n_queries']:,} |" for r in results]

@@ -48,7 +48,8 @@ class SkillExtractor:
             (needs ``pip install "contextmatch[onnx]"``; exported once per model into the user cache).
         threads: torch CPU threads (default: the cores this process may use, see :mod:`contextmatch.runtime`).
         scoring: ``"bound"`` (default) finds each sentence's exact top-k with a cosine bound and scores only the
-            candidates (:mod:`contextmatch.skills.topk`); ``"full"`` scores every skill first. Both give the same skills.
+            candidates (:mod:`contextmatch.skills.topk`); ``"full"`` scores every skill first. Both give the same
+            skills.
         gate: skip sentences the model's relevance gate rejects (when the model has one; ``False`` reports every
             sentence's skills, the relevance is still shown).
         grouping: report skills that name the same thing as one group with ``alternatives``
@@ -60,8 +61,8 @@ class SkillExtractor:
         label_aggregation: how ``"all"`` aggregates a skill's label scores: ``mix:W`` (W times the preferred
             label's score plus 1 - W times the best label's), ``max`` or ``softmax:T``.
         label_pool: with ``"all"``, rank the skills by their preferred label first and score every label of only
-            the best ``label_pool`` of them (:func:`contextmatch.skills.topk.pooled_label_topk`: close to the exact ranking
-            at the cost of the preferred-label one); ``None`` (default) ranks exactly over every label.
+            the best ``label_pool`` of them (:func:`contextmatch.skills.topk.pooled_label_topk`: close to the exact
+            ranking at the cost of the preferred-label one); ``None`` (default) ranks exactly over every label.
     """
 
     def __init__(self, model=None, esco_version: str = DEFAULT_ESCO_VERSION, top_k: int = DEFAULT_TOP_K,

@@ -9,8 +9,8 @@ highest bound left out. Sentences that are not certified are rescored with four 
 skills. With the default model, the first 16 candidates certify the top 5 of 553 of the 554 sentences of
 ``benchmarks/data/sentences.txt``.
 
-A skill may have several labels (:mod:`contextmatch.skills.labels`), its score a monotone aggregate of its labels' scores
-(:func:`modeling_contextmatch.aggregate_label_scores`): the same aggregate of the labels' bounds bounds it
+A skill may have several labels (:mod:`contextmatch.skills.labels`), its score a monotone aggregate of its labels'
+scores (:func:`modeling_contextmatch.aggregate_label_scores`): the same aggregate of the labels' bounds bounds it
 (:func:`label_topk`). The product then reads every label vector (7.1 times as many with all ESCO labels):
 ``scripts/label_bound_speed.py`` measures the cost.
 """

@@ -2,8 +2,8 @@
 
 Stage 1 keeps M candidate labels per sentence: those whose unit vectors have the highest cosine with the sentence's
 mean-pooled vector, found by one matrix product or, for large label sets, by an approximate nearest-neighbour index
-(faiss HNSW or IVF; optional: ``pip install "contextmatch[ann]"``). Stage 2 scores only the candidates, exactly
-(token attention and all). The filter is a heuristic, unlike the cosine bound of :mod:`contextmatch.skills.topk`, which is
+(faiss HNSW or IVF; optional: ``pip install "contextmatch[ann]"``). Stage 2 scores only the candidates, exactly (token
+attention and all). The filter is a heuristic, unlike the cosine bound of :mod:`contextmatch.skills.topk`, which is
 exact but reads every label: :func:`recall_at_k` measures how much of the exact top k it keeps.
 """
 

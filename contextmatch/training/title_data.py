@@ -75,7 +75,8 @@ def build_title_data(esco: Esco, exclude: set[str], val_fraction: float = 0.05, 
 def add_pairs(data: TitleData, esco: Esco, pairs: str, title_column: str, uri_column: str,
               exclude: set[str]) -> TitleData:
     """Add the ``train`` side of a labelled titles file as anchors and its ``select`` side as validation queries;
-    titles in ``exclude`` (see :func:`contextmatch.evaluation.title_benchmarks.title_key`) are dropped from the anchors."""
+    titles in ``exclude`` (see :func:`contextmatch.evaluation.title_benchmarks.title_key`) are dropped from the
+    anchors."""
     from ..evaluation.title_benchmarks import read_title_benchmark, title_key
 
     train = read_title_benchmark(pairs, title_column, uri_column, "train", esco.version)

@@ -8,11 +8,11 @@ Data, built by :func:`build_title_data`:
   format: a random subset of the occupation's essential and optional ESCO skills, shuffled and comma-separated
   (title head <-> skills head).
 
-Labelled vacancy titles (``pairs``, any CSV of title and ESCO occupation URI, e.g. the JobBERT titles): the
-``train`` side of their split by title (:func:`contextmatch.evaluation.title_benchmarks.split_by_title`; stored for the JobBERT
-file) adds one anchor per row, paired with a label of its occupation (and, as for ESCO anchors, a share of them with
-a skill list). Rows whose URI is not an occupation of the ESCO version are reported and dropped. The ``select`` side
-is never trained on: it scores every checkpoint (``pairs_mrr``) and chooses the weight of the occupation prior
+Labelled vacancy titles (``pairs``, any CSV of title and ESCO occupation URI, e.g. the JobBERT titles): the ``train``
+side of their split by title (:func:`contextmatch.evaluation.title_benchmarks.split_by_title`; stored for the JobBERT
+file) adds one anchor per row, paired with a label of its occupation (and, as for ESCO anchors, a share of them with a
+skill list). Rows whose URI is not an occupation of the ESCO version are reported and dropped. The ``select`` side is
+never trained on: it scores every checkpoint (``pairs_mrr``) and chooses the weight of the occupation prior
 (:mod:`contextmatch.titles.prior`) written beside the model.
 
 Never trained on: any ESCO label equal (lower-cased) to a title of an evaluation file (by default the shipped
