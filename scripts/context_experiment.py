@@ -59,10 +59,10 @@ def context_of(extractor, ranked: Ranked, titles: dict[str, str], normalizer) ->
 def score(extractor, ranked: Ranked, context, beta: float, gamma: float) -> dict:
     rule, depth = extractor.rule(), extractor.candidates(TOP_K)
     reported = []
-    for (matches, relevance), signals in zip(ranked.rows, context):
+    for text, (matches, relevance), signals in zip(ranked.texts, ranked.rows, context):
         moved = sorted((SkillMatch(m.uri, m.label, m.score + beta * cos + gamma * owned)
                         for m, (cos, owned) in zip(matches, signals)), key=lambda m: -m.score)
-        reported.append([m.label for m in extractor.decide(moved[:depth], relevance, rule, TOP_K)])
+        reported.append([m.label for m in extractor.decide(text, moved[:depth], relevance, rule, TOP_K)])
     return extraction_metrics(ranked.benchmark, reported)
 
 

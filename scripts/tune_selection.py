@@ -14,7 +14,9 @@ at a time, each chosen on ``select`` for sentence-level F1 (DESIGN.md §4):
 3. + a margin below the sentence's best score (margin, threshold, gate);
 4. + calibrated selection: a logistic regression on the ``select`` pairs (``selection.pair_features``: score, rank,
    distance to the best and the next score, relevance), with its cut-off (and the gate) chosen on ``select``;
-5. + grouping of skills that name the same thing (shared labels always; ESCO broader/narrower pairs and the
+5. + what ESCO says of each skill and whether the sentence has its label's words (``selection.SkillFeatures``) in
+   the same regression, refitted, cut-off and gate chosen again;
+6. + grouping of skills that name the same thing (shared labels always; ESCO broader/narrower pairs and the
    label-vector similarity chosen). F1 counts a second label of one gold cluster as right, so it cannot reward
    grouping: among the rules within ``GROUPING_F1_TOLERANCE`` of the best ``select`` F1, the one with the fewest
    redundant reports on ``select`` is chosen.
@@ -36,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from contextmatch.evaluation.extraction import (  # noqa: E402
-    RESULTS_DIR, cosine_top, extraction_metrics, labels_above, load_extraction_benchmark, rounded,
+    RESULTS_DIR, ad_bootstrap, cosine_top, extraction_metrics, labels_above, load_extraction_benchmark, rounded,
 )
 from contextmatch.skills.extractor import SkillExtractor  # noqa: E402
 from contextmatch.models import MINILM, default_model, update_config  # noqa: E402
@@ -62,16 +64,20 @@ class Ranked:
         results = extractor.extract_sentences([[s.text for s in ad] for ad in benchmark.ads()], CANDIDATES, -2.0,
                                               progress=True)
         self.rows = [(sentence.skills, sentence.relevance) for r in results for sentence in r.sentences]
+        self.texts = [s.text for ad in benchmark.ads() for s in ad]  # the sentences of ``rows``, in their order
+        self.gold = [s for ad in benchmark.ads() for s in ad]
 
     def metrics(self, rule: SelectionRule, grouping: bool = False) -> dict:
+        return extraction_metrics(self.benchmark, self.reported(rule, grouping))
+
+    def reported(self, rule: SelectionRule, grouping: bool = False) -> list[list[str]]:
         self.extractor.grouping = grouping
         if grouping:
             self.extractor.redundancy.similarity = rule.similarity
             self.extractor.redundancy.relations = rule.relations
         depth = self.extractor.candidates(TOP_K)  # what the pipeline ranks at top-5 with this grouping setting
-        reported = [[m.label for m in self.extractor.decide(matches[:depth], relevance, rule, TOP_K)]
-                    for matches, relevance in self.rows]
-        return extraction_metrics(self.benchmark, reported)
+        return [[m.label for m in self.extractor.decide(text, matches[:depth], relevance, rule, TOP_K)]
+                for text, (matches, relevance) in zip(self.texts, self.rows)]
 
 
 def f1(metrics: dict) -> float:
@@ -100,17 +106,23 @@ def describe(rule: SelectionRule) -> dict:
     return out
 
 
-def fit_calibration(ranked: Ranked) -> tuple[float, ...]:
+def fit_calibration(ranked: Ranked, skills: bool = False) -> tuple[float, ...]:
     """Logistic regression of "this ranked skill is a gold label of its sentence" on the pair features of the
-    first ten candidates of every ``select`` sentence (every pair of a no-skill sentence is negative)."""
+    first ten candidates of every ``select`` sentence (every pair of a no-skill sentence is negative), with
+    ``skills`` also on their ``SkillFeatures`` rows."""
     import numpy as np
     from sklearn.linear_model import LogisticRegression
 
     features, labels = [], []
-    for (matches, relevance), gold in zip(ranked.rows, ranked.benchmark.sentences):
+    extractor = ranked.extractor
+    for text, (matches, relevance), gold in zip(ranked.texts, ranked.rows, ranked.gold):
         golden = set().union(*gold.clusters) if gold.clusters else set()
         top = matches[:10]
-        features += pair_features([m.score for m in top], relevance)
+        rows = pair_features([m.score for m in top], relevance)
+        if skills:
+            extra = extractor.skill_features.rows(text, [extractor._skill_index[m.uri] for m in top])
+            rows = [row + more for row, more in zip(rows, extra)]
+        features += rows
         labels += [int(m.label in golden) for m in top]
     model = LogisticRegression(C=CALIBRATION_C, max_iter=5000).fit(np.array(features), labels)
     return tuple(round(float(w), 6) for w in model.coef_[0]) + (round(float(model.intercept_[0]), 6),)
@@ -151,12 +163,17 @@ def main(argv=None) -> int:
                               for c in CUTOFFS for g in [None, *GATES[::2]]])
     layers.append(("+ calibrated selection", rule, False))
     print("4.", describe(rule), calibration)
+    calibration = fit_calibration(select, skills=True)
+    rule, _ = choose(select, [SelectionRule(-1.0, NO_MARGIN, g, calibration=calibration, cutoff=c)
+                              for c in CUTOFFS for g in [None, *GATES[::2]]])
+    layers.append(("+ skill and word features", rule, False))
+    print("5.", describe(rule), calibration)
     base = rule
     rule = choose_grouping(select, [SelectionRule(-1.0, NO_MARGIN, base.gate, s, calibration, c, relations)
                                     for c in sorted({base.cutoff, *CUTOFFS[::2]}) for s in SIMILARITIES
                                     for relations in (True, False)])
     layers.append(("+ grouping", rule, True))
-    print("5.", describe(rule), "ESCO relations:", rule.relations)
+    print("6.", describe(rule), "ESCO relations:", rule.relations)
 
     rows = []
     for name, rule, grouping in layers:
@@ -169,6 +186,14 @@ def main(argv=None) -> int:
         print(f"{name:<34} select F1 {row['select']['sentence']['f1']:.3f}  report F1 "
               f"{row['report']['sentence']['f1']:.3f}  P {row['report']['sentence']['precision']:.3f}  "
               f"R {row['report']['sentence']['recall']:.3f}  no-skill {row['report']['sentence']['no_skill_share']:.3f}")
+
+    report = halves["report"]
+    noise = {"chosen minus calibrated selection (score features only)": ad_bootstrap(
+                 report.benchmark, report.reported(layers[3][1]), report.reported(layers[-1][1], True)),
+             "chosen minus global threshold": ad_bootstrap(
+                 report.benchmark, report.reported(layers[0][1]), report.reported(layers[-1][1], True))}
+    for name, values in noise.items():
+        print(f"report F1, {name}: {values['difference']:+.3f}, 95% interval {values['ci95']}")
 
     chosen, chosen_grouping = layers[-1][1], layers[-1][2]
     curves = {}
@@ -190,6 +215,7 @@ def main(argv=None) -> int:
         "top_k": TOP_K,
         "chosen_on": "skill-xl select (sentence-level F1)",
         "layers": rows,
+        "report_noise": noise,
         "cosine_baseline": cosine,
         "report_curves": curves,
         "command": "python scripts/tune_selection.py" + "".join(f" {flag} {value}" for flag, value in (

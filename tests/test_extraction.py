@@ -10,7 +10,7 @@ from conftest import ROOT, run_cli
 from contextmatch.evaluation.extraction import (
     ExtractionBenchmark, GoldSentence, SKILL_XL_HALVES, extraction_metrics, load_extraction_benchmark,
 )
-from contextmatch.skills.selection import SelectionRule
+from contextmatch.skills.selection import N_PAIR_FEATURES, SelectionRule, SkillFeatures
 
 SKILL_XL_HEADER = ["ID", "subset", "title", "sentence", "relevant", "cluster", "skill"]
 
@@ -96,6 +96,33 @@ def test_selection_keeps_a_multi_skill_sentence_and_drops_the_tail():
     rule = SelectionRule(0.5, margin=0.08)
     assert rule.keeps([0.611, 0.558, 0.52, 0.40], None) == [0, 1]
     assert SelectionRule(0.64).keeps([0.611, 0.558], None) == []  # one global threshold loses both
+
+
+def test_skill_features_tell_a_stated_label_from_a_shared_stem(extractor):
+    features = SkillFeatures(extractor.esco)
+    index = {skill.label: i for i, skill in enumerate(extractor.esco.skills)}
+    sentence = "You deploy our services with Docker and write PostgreSQL queries."
+    docked, stated = (dict(zip(SkillFeatures.NAMES, row)) for row in
+                      features.rows(sentence, [index["dock operations"], index["PostgreSQL"]]))
+    assert (docked["exact words"], docked["stem-only words"], docked["label stated"]) == (0.0, 0.5, 0.0)
+    assert (stated["exact words"], stated["label stated"], stated["best label exact"]) == (1.0, 1.0, 1.0)
+    assert len(docked) == len(SkillFeatures.NAMES)
+
+
+def test_shipped_calibration_weighs_the_skill_features_it_is_given(extractor):
+    rule = extractor.rule()
+    assert rule.reads_skills
+    with pytest.raises(ValueError, match="skill features"):
+        rule.keeps([0.8, 0.7], 0.9)  # the rows are required, not silently zero
+    # the same score at the same rank: a label the sentence states is more likely right than one it does not
+    names = list(SkillFeatures.NAMES)
+    plain = [0.0] * len(names)
+    stated = [1.0 if name in ("exact words", "label stated", "best label exact", "best label covered") else 0.0
+              for name in names]
+    from contextmatch.skills.selection import pair_probabilities
+    with_label = pair_probabilities([0.7, 0.6], 0.9, rule.calibration, [stated, plain])[0]
+    without = pair_probabilities([0.7, 0.6], 0.9, rule.calibration, [plain, plain])[0]
+    assert with_label > without + 0.1
 
 
 def test_gate_relevance_is_the_remote_code_formula(extractor):
@@ -189,7 +216,7 @@ def test_shipped_rule_is_the_one_chosen_on_select():
     assert config["group_similarity"] == last["similarity"] and config["group_relations"] == last["relations"]
     assert (config["score_margin"] if config["score_margin"] < 2 else None) == last["margin"]
     assert config["score_threshold"] == chosen["layers"][1]["rule"]["threshold"]  # --threshold's rule with the gate
-    assert len(config["selection_weights"]) == 7
+    assert len(config["selection_weights"]) == N_PAIR_FEATURES + len(SkillFeatures.NAMES) + 1
     assert extraction_eval.GLOBAL_THRESHOLD == chosen["layers"][0]["rule"]["threshold"]
     assert extraction_eval.COSINE_THRESHOLD == chosen["cosine_baseline"]["rule"]["threshold"]
 

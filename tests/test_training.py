@@ -7,7 +7,9 @@ import random
 import torch
 
 from conftest import ROOT, run_cli
-from contextmatch.training.skills import TrainConfig, batch_targets, r_precision_at_k, skill_skill_loss, train
+from contextmatch.training.skills import (
+    TrainConfig, batch_targets, lexical_negatives, r_precision_at_k, shares_a_word, skill_skill_loss, train,
+)
 from contextmatch.training.skill_data import benchmark_sentences, build_training_data, content_md5, normalise
 
 
@@ -39,6 +41,22 @@ def test_shared_and_other_gold_skills_are_never_negatives():
             for col, label in enumerate(labels):
                 is_other_gold = label in record["skills"] and col != targets[row]
                 assert bool(mask[row, col]) == is_other_gold
+
+
+def test_lexical_negatives_share_a_word_and_are_never_gold(model_and_tokenizer):
+    model, tokenizer = model_and_tokenizer
+    labels = ["dock operations", "Docker", "bake bread", "coordinate dock operations", "use Git", "bake pastry"]
+    records = [{"text": "You ship our services with Docker containers.", "skills": ["Docker"]},
+               {"text": "Knead the dough and bake the bread.", "skills": ["bake bread"]}]
+    with torch.inference_mode():
+        found = lexical_negatives(records, model, tokenizer, labels, k=len(labels))
+    assert found == 2
+    docker, bread = (r["negatives"] for r in records)
+    assert "dock operations" in docker and "Docker" not in docker and "use Git" not in docker
+    assert bread == ["bake pastry"]  # the only other label with a word of the text
+    # the mined negatives become extra columns of the batch, never masked as gold
+    columns, targets, mask = batch_targets(records, random.Random(0))
+    assert set(columns) - {"Docker", "bake bread"} and not mask.any()
 
 
 def _tiny_data(folder):

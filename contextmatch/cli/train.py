@@ -9,7 +9,7 @@ from pathlib import Path
 # recipe settings that a flag of the same name overrides (besides --base and --sources)
 RECIPE_OVERRIDES = (("batch-size", int), ("lr", float), ("epochs", float), ("max-steps", int), ("eval-every", int),
                     ("max-text-length", int), ("scale", float), ("train-layers", int), ("hard-negatives", int),
-                    ("alt-label-rate", float))
+                    ("lexical-negatives", int), ("alt-label-rate", float))
 
 
 def register(commands) -> None:

@@ -160,6 +160,37 @@ def extraction_metrics(benchmark: ExtractionBenchmark, reported: Sequence[Sequen
     return result
 
 
+def ad_bootstrap(benchmark: ExtractionBenchmark, reported_a: Sequence[Sequence[str]],
+                 reported_b: Sequence[Sequence[str]], resamples: int = 1000, seed: int = 0) -> dict:
+    """Paired bootstrap over ads of the sentence-level F1 difference b − a: ads are drawn with replacement (the
+    unit a benchmark of whole ads varies by), and each draw scores both systems on the same sentences.
+
+    >>> ads = ExtractionBenchmark("toy", "x", [GoldSentence("1", "s", [frozenset({"a"})]),
+    ...                                        GoldSentence("2", "t", [frozenset({"b"})])], True)
+    >>> ad_bootstrap(ads, [["a"], []], [["a"], ["b"]], resamples=200)["difference"]
+    0.3333
+    """
+    import random
+
+    by_ad: dict[str, list[int]] = {}
+    for i, sentence in enumerate(benchmark.sentences):
+        by_ad.setdefault(sentence.ad, []).append(i)
+    ads = list(by_ad)
+
+    def f1(reported, rows):
+        return set_counts((reported[i], benchmark.sentences[i].clusters) for i in rows)["f1"]
+
+    everything = range(len(benchmark.sentences))
+    rng, differences = random.Random(seed), []
+    for _ in range(resamples):
+        rows = [i for ad in rng.choices(ads, k=len(ads)) for i in by_ad[ad]]
+        differences.append(f1(reported_b, rows) - f1(reported_a, rows))
+    differences.sort()
+    low, high = differences[int(0.025 * resamples)], differences[min(int(0.975 * resamples), resamples - 1)]
+    return {"difference": round(f1(reported_b, everything) - f1(reported_a, everything), 4),
+            "ci95": [round(low, 4), round(high, 4)], "resamples": resamples, "unit": "ad", "seed": seed}
+
+
 def reported_labels(benchmark: ExtractionBenchmark, extractor, top_k: int | None = None,
                     threshold: float | None = None) -> list[list[str]]:
     """What ``extractor`` reports (group heads) for each benchmark sentence, ads scored as whole ads."""

@@ -79,7 +79,11 @@ def decision_layer(config) -> str:
         parts.append(f"relevance gate (logistic regressions on the mean-pooled sentence vector{context}) with cut-off "
                      f"{config.gate_threshold}")
     if getattr(config, "selection_weights", None):
-        parts.append(f"calibrated selection with cut-off {config.selection_cutoff}")
+        from ..skills.selection import N_PAIR_FEATURES
+
+        reads = ("score, rank and relevance, ESCO facts of the skill and its label words in the sentence"
+                 if len(config.selection_weights) > N_PAIR_FEATURES + 1 else "score, rank and relevance")
+        parts.append(f"calibrated selection ({reads}) with cut-off {config.selection_cutoff}")
     if getattr(config, "group_similarity", None) is not None:
         parts.append(f"skills with label-vector cosine >= {config.group_similarity} grouped")
     return "; ".join(parts) or "none (one score threshold)"

@@ -17,7 +17,7 @@ from .evidence import _evidence, _word_spans, _word_weights, token_windows, _Win
 from .labels import DEFAULT_AGGREGATION, DEFAULT_SKILL_LABELS, SKILL_LABEL_MODES, label_table, parse_aggregation
 from .quantize import encoder_name, resolve_quantize, sentence_encoder
 from .results import AdSkill, Alternative, Extraction, SentenceResult, SkillMatch
-from .selection import Redundancy, SelectionRule
+from .selection import Redundancy, SelectionRule, SkillFeatures
 from .topk import (OUTSIDE_POOL, bound_dtype, candidate_skill_scores, label_topk, pool_members, pool_ranking,
                    pooled_label_topk, unit_rows)
 
@@ -116,6 +116,7 @@ class SkillExtractor:
         self.margin = getattr(config, "score_margin", 2.0) if margin is None else margin
         self.grouping = grouping
         self._redundancy = None
+        self._skill_features = None
         self._threshold_given = threshold is not None
         self._skill_index = {skill.uri: i for i, skill in enumerate(self.skills)}
 
@@ -167,11 +168,14 @@ class SkillExtractor:
         """Skills ranked per sentence before selection: twice ``top_k`` when grouping may fold some together."""
         return 2 * top_k if self.grouping else top_k
 
-    def decide(self, matches: list[SkillMatch], relevance: float | None, rule: SelectionRule,
+    def decide(self, sentence: str, matches: list[SkillMatch], relevance: float | None, rule: SelectionRule,
                top_k: int) -> list[SkillMatch]:
-        """The reported skills of a sentence from its ranked ``matches``: gate and selection (``rule``), then at
+        """The reported skills of ``sentence`` from its ranked ``matches``: gate and selection (``rule``), then at
         most ``top_k`` groups of skills that name the same thing, each headed by its best-scored skill."""
-        kept = [matches[i] for i in rule.keeps([m.score for m in matches], relevance)]
+        rows = None
+        if rule.reads_skills and matches and (rule.gate is None or relevance is None or relevance >= rule.gate):
+            rows = self.skill_features.rows(sentence, [self._skill_index[m.uri] for m in matches])
+        kept = [matches[i] for i in rule.keeps([m.score for m in matches], relevance, rows)]
         if not self.grouping:
             return kept[:top_k]
         index = [self._skill_index[m.uri] for m in kept]
@@ -181,6 +185,13 @@ class SkillExtractor:
             head.alternatives = [Alternative(kept[i].uri, kept[i].label, kept[i].score) for i in group[1:]]
             heads.append(head)
         return heads
+
+    @property
+    def skill_features(self) -> SkillFeatures:
+        """What the calibrated selection reads of each ranked skill (built on first use)."""
+        if self._skill_features is None:
+            self._skill_features = SkillFeatures(self.esco)
+        return self._skill_features
 
     @property
     def redundancy(self) -> Redundancy:
@@ -215,7 +226,7 @@ class SkillExtractor:
                 found = matches[i - start]
                 relevance[i] = first[i] if not context or first[i] is None else self._in_context(i, first, ad_of,
                                                                                                  flat[i], found)
-                decided.append(self.decide(found[:depth], relevance[i], rule, top_k))
+                decided.append(self.decide(flat[i], found[:depth], relevance[i], rule, top_k))
         results, position = [], 0
         for text, ad_spans in zip(texts, spans):
             sentences = []

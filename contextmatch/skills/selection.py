@@ -6,8 +6,11 @@ Three pure steps run after ranking (:mod:`contextmatch.skills.extractor`):
    requirement) is below the cut-off reports nothing;
 2. **selection**: a skill is kept when its score reaches the absolute ``threshold`` *and* lies within ``margin``
    of the sentence's best score; or, with ``calibration`` weights, when its calibrated probability of being right
-   (a logistic regression on its score, rank, distance to the best and next score, and the sentence's relevance)
-   reaches ``cutoff``: a clearly skill-bearing sentence then keeps skills a single global threshold would lose;
+   (a logistic regression on its score, rank, distance to the best and next score, and the sentence's relevance,
+   and optionally on what ESCO says of the skill and whether its label's words are in the sentence,
+   :class:`SkillFeatures`) reaches ``cutoff``: a clearly skill-bearing sentence then keeps skills a single global
+   threshold would lose, and a match carried by word overlap alone (*dock operations* for "Docker") is weighed
+   against one whose label the sentence states;
 3. **grouping**: kept skills that name the same thing (an ESCO broader/narrower pair, a shared label, or label
    embeddings closer than ``similarity``) form one group, headed by the best-scored one.
 
@@ -19,6 +22,7 @@ Skill-XL ``select`` half by ``scripts/tune_selection.py``.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import torch
@@ -38,8 +42,10 @@ class SelectionRule:
     calibration: tuple[float, ...] | None = None  # weights of pair_features, then the bias
     cutoff: float = 0.5
     relations: bool = True  # ESCO broader/narrower pairs are one group
-    def keeps(self, scores: Sequence[float], relevance: float | None) -> list[int]:
-        """Positions of the kept scores (``scores`` best first).
+    def keeps(self, scores: Sequence[float], relevance: float | None,
+              skill_rows: Sequence[Sequence[float]] | None = None) -> list[int]:
+        """Positions of the kept scores (``scores`` best first); ``skill_rows``: the :class:`SkillFeatures` row of
+        each, needed when the calibration has weights for them.
 
         >>> SelectionRule(0.5, margin=0.1).keeps([0.8, 0.72, 0.69, 0.4], None)
         [0, 1]
@@ -52,8 +58,13 @@ class SelectionRule:
         kept = [i for i, s in enumerate(scores) if s >= self.threshold and s >= best - self.margin]
         if self.calibration is None:
             return kept
-        chances = pair_probabilities(scores, relevance, self.calibration)
+        chances = pair_probabilities(scores, relevance, self.calibration, skill_rows)
         return [i for i in kept if chances[i] >= self.cutoff]
+
+    @property
+    def reads_skills(self) -> bool:
+        """Whether the calibration weighs :class:`SkillFeatures` (and ``keeps`` needs their rows)."""
+        return self.calibration is not None and len(self.calibration) > N_PAIR_FEATURES + 1
 
 
 def pair_features(scores: Sequence[float], relevance: float | None) -> list[list[float]]:
@@ -72,15 +83,132 @@ def pair_features(scores: Sequence[float], relevance: float | None) -> list[list
     return rows
 
 
-def pair_probabilities(scores: Sequence[float], relevance: float | None, calibration: Sequence[float]) -> list[float]:
-    """Calibrated probability that each ranked skill is right: ``sigmoid(weights . features + bias)``.
+N_PAIR_FEATURES = 6  # the length of a pair_features row
+
+
+def pair_probabilities(scores: Sequence[float], relevance: float | None, calibration: Sequence[float],
+                       skill_rows: Sequence[Sequence[float]] | None = None) -> list[float]:
+    """Calibrated probability that each ranked skill is right: ``sigmoid(weights . features + bias)``, over the
+    :func:`pair_features` and, when ``calibration`` has weights for them, each skill's ``skill_rows``.
 
     >>> [round(p, 3) for p in pair_probabilities([0.8, 0.6], None, [10, 0, 0, 0, 0, 0, -7])]
     [0.731, 0.269]
+    >>> [round(p, 3) for p in pair_probabilities([0.8, 0.6], None, [10, 0, 0, 0, 0, 0, 2, -7], [[0.0], [1.0]])]
+    [0.731, 0.731]
     """
     *weights, bias = calibration
-    return [1 / (1 + math.exp(-(sum(w * f for w, f in zip(weights, row)) + bias)))
-            for row in pair_features(scores, relevance)]
+    rows = pair_features(scores, relevance)
+    if len(weights) > N_PAIR_FEATURES:
+        if skill_rows is None or len(skill_rows) != len(rows):
+            raise ValueError("this calibration weighs skill features: pass one SkillFeatures row per score")
+        rows = [row + list(extra) for row, extra in zip(rows, skill_rows)]
+    return [1 / (1 + math.exp(-(sum(w * f for w, f in zip(weights, row)) + bias))) for row in rows]
+
+
+STOPWORDS = frozenset("a an and as at by for from in of on or the to use using with".split())
+REUSE_LEVELS = ("transversal", "cross-sector", "sector-specific")  # occupation-specific: all three 0
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased words of a text (letters, digits, ``+`` and ``#``, so *C++* and *C#* stay words).
+
+    >>> words("Python, SQL & C++ (5 yrs)")
+    ['python', 'sql', 'c++', '5', 'yrs']
+    """
+    return re.findall(r"[a-z0-9+#]+", text.lower())
+
+
+def content_words(label: str) -> list[str]:
+    """A label's words without stop words and one-letter words (all its words when nothing else is left).
+
+    >>> content_words("use of the Python language"), content_words("C")
+    (['python', 'language'], ['c'])
+    """
+    kept = [w for w in words(label) if w not in STOPWORDS and len(w) > 1]
+    return kept or words(label)
+
+
+def shares_stem(word: str, sentence_words: set[str]) -> bool:
+    """Whether a sentence word begins with the first four letters of a label word of four letters or more: the
+    overlap of *shipment* with "ship**ping**", but also of *dock* with "**Dock**er".
+
+    >>> shares_stem("shipment", {"shipping"}), shares_stem("dock", {"docker"}), shares_stem("sql", {"sqlite"})
+    (True, True, False)
+    """
+    return len(word) >= 4 and any(w.startswith(word[:4]) for w in sentence_words)
+
+
+def label_overlap(label_words: Sequence[str], sentence_words: set[str]) -> tuple[float, float]:
+    """Shares of a label's words that the sentence has exactly, and that it has only through a shared stem.
+
+    >>> label_overlap(["dock", "operations"], {"docker", "kubernetes"})
+    (0.0, 0.5)
+    >>> label_overlap(["python"], {"python", "sql"})
+    (1.0, 0.0)
+    """
+    if not label_words:
+        return 0.0, 0.0
+    exact = sum(w in sentence_words for w in label_words)
+    stem = sum(w not in sentence_words and shares_stem(w, sentence_words) for w in label_words)
+    return exact / len(label_words), stem / len(label_words)
+
+
+class SkillFeatures:
+    """What the calibrated selection knows of a ranked skill beside its score, one row per (sentence, skill):
+
+    - from ESCO: the log of 1 + the number of occupations listing it as essential, and as optional; whether it is
+      knowledge; its reuse level (transversal, cross-sector, sector-specific; occupation-specific is none); the log
+      of its preferred label's word count;
+    - from the sentence: the shares of the preferred label's content words it has exactly and only through a
+      shared stem (:func:`label_overlap`); whether any label of the skill appears in it word for word; and the
+      best, over all labels of the skill, of the share of words it has exactly and of the share it has exactly or
+      by stem.
+
+    Rows are built for the few skills a sentence ranks (ten at the default top-5), from labels prepared on first
+    use."""
+
+    NAMES = ("essential occupations", "optional occupations", "knowledge", "transversal", "cross-sector",
+             "sector-specific", "label words", "exact words", "stem-only words", "label stated", "best label exact",
+             "best label covered")
+
+    def __init__(self, esco):
+        self.esco = esco
+        essential: dict[str, int] = {}
+        optional: dict[str, int] = {}
+        for relations in esco.occupation_skills.values():
+            for uri in relations["essential"]:
+                essential[uri] = essential.get(uri, 0) + 1
+            for uri in relations["optional"]:
+                optional[uri] = optional.get(uri, 0) + 1
+        self._counts = essential, optional
+        self._prepared: dict[int, tuple] = {}
+
+    def _skill(self, index: int) -> tuple:
+        if index not in self._prepared:
+            skill = self.esco.skills[index]
+            essential, optional = self._counts
+            static = [math.log1p(essential.get(skill.uri, 0)), math.log1p(optional.get(skill.uri, 0)),
+                      float(skill.skill_type == "knowledge"), *(float(skill.reuse_level == r) for r in REUSE_LEVELS),
+                      math.log(len(words(skill.label)) or 1)]
+            labels = [words(label) for label in (skill.label, *skill.alt_labels)]
+            phrases = [" " + " ".join(label) + " " for label in labels if label]
+            self._prepared[index] = (static, content_words(skill.label),
+                                     [content_words(label) for label in (skill.label, *skill.alt_labels)], phrases)
+        return self._prepared[index]
+
+    def rows(self, sentence: str, skills: Sequence[int]) -> list[list[float]]:
+        """One row per ranked skill (indices into ``esco.skills``) of ``sentence``, in :attr:`NAMES` order."""
+        sentence_words = words(sentence)
+        present, phrase = set(sentence_words), " " + " ".join(sentence_words) + " "
+        out = []
+        for index in skills:
+            static, preferred, labels, phrases = self._skill(index)
+            exact, stem = label_overlap(preferred, present)
+            overlaps = [label_overlap(label, present) for label in labels if label]
+            out.append(static + [exact, stem, float(any(p in phrase for p in phrases)),
+                                 max((e for e, _ in overlaps), default=0.0),
+                                 max((e + s for e, s in overlaps), default=0.0)])
+        return out
 
 
 def group_ranked(items: Sequence[int], same: Callable[[int, int], bool]) -> list[list[int]]:

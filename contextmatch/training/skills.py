@@ -3,7 +3,9 @@
 Each batch holds (text, skill) pairs. Every text is scored against every distinct positive skill label of the
 batch; cross-entropy over ``scale * score`` pulls a text to its own skill. A skill that appears twice in a batch is
 one column, and a text's other gold skills are masked out, so no true skill is ever a negative. Options: hard
-negatives (a positive skill's nearest other skills as extra columns) and training only the top layers. Training is
+negatives (a positive skill's nearest other skills as extra columns), lexical negatives (skills that share a word
+or a word stem with the text, are close to it for the starting model, and are not its gold: *dock operations* for a
+Docker sentence) and training only the top layers. Training is
 deterministic for a seed, validates RP@5 on TECH and HOUSE validation periodically, keeps the best model, and saves a
 checkpoint that ``--resume`` continues from after a kill.
 """
@@ -23,6 +25,7 @@ from tqdm.auto import tqdm
 
 from ..esco import load_esco
 from ..evaluation.benchmarks import load_benchmark
+from ..skills.selection import content_words, shares_stem, words
 
 # Sources of the recipes: the ESCO alternative labels are left out (scripts/ablation.py measured +2.7 mean
 # validation RP@5 without them, over two seeds each against four seeds with them: results/ablation/README.md).
@@ -56,6 +59,7 @@ class TrainConfig:
     attend_special_tokens: bool = True  # the model's special-token policy (see ContextMatchConfig)
     train_layers: int | None = None  # train only this many top transformer layers (None: the whole encoder)
     hard_negatives: int = 0  # add, per text, one of its positive skill's this many nearest other skills (0: none)
+    lexical_negatives: int = 0  # add, per text, one word-sharing skill among its this many nearest skills (0: none)
     alt_label_rate: float = 0.0  # chance that a skill column is written as one of its alternative labels
     warmup: float = 0.05
     eval_every: int = 600
@@ -95,7 +99,8 @@ def batch_targets(batch: list[dict], rng: random.Random, neighbours: dict[str, l
     positives = [rng.choice(record["skills"]) for record in batch]
     negatives = []
     for record, positive in zip(batch, positives):
-        candidates = [n for n in (neighbours or {}).get(positive, []) if n not in record["skills"]]
+        pool = [*record.get("negatives", ()), *(neighbours or {}).get(positive, [])]  # the text's own, then its skill's
+        candidates = [n for n in pool if n not in record["skills"]]
         if candidates:
             negatives.append(rng.choice(candidates))
     labels = list(dict.fromkeys(positives + negatives))
@@ -124,6 +129,35 @@ def nearest_labels(vectors: torch.Tensor, labels: list[str], k: int, chunk: int 
         for row, top in enumerate(sims.topk(min(k, len(labels) - 1), dim=1).indices.tolist()):
             result[labels[start + row]] = [labels[i] for i in top]
     return result
+
+
+def shares_a_word(text_words: set[str], label: str) -> bool:
+    """Whether a label has a content word that the text has, or that begins like one of its words
+    (:func:`contextmatch.skills.selection.shares_stem`).
+
+    >>> shares_a_word({"we", "ship", "with", "docker"}, "dock operations"), shares_a_word({"docker"}, "use Git")
+    (True, False)
+    """
+    return any(w in text_words or shares_stem(w, text_words) for w in content_words(label))
+
+
+def lexical_negatives(records: list[dict], model, tokenizer, labels: list[str], k: int,
+                      batch_size: int = 1024) -> int:
+    """Store in each record, as ``negatives``, the skills among its ``k`` nearest by the model's mean-pooled
+    cosine that share a word with its text (:func:`shares_a_word`) and are not its gold; returns how many records
+    got at least one. Mined once, with the starting model."""
+    unit_labels = torch.nn.functional.normalize(model.embed_skill_labels(tokenizer, labels), dim=-1)
+    found = 0
+    for start in tqdm(range(0, len(records), batch_size), desc="Mining lexical negatives", unit="batch",
+                      file=sys.stderr):
+        part = records[start : start + batch_size]
+        texts = torch.nn.functional.normalize(model.embed_skill_labels(tokenizer, [r["text"] for r in part]), dim=-1)
+        for record, top in zip(part, (texts @ unit_labels.T).topk(k, dim=1).indices.tolist()):
+            present = set(words(record["text"]))
+            record["negatives"] = [labels[i] for i in top
+                                   if labels[i] not in record["skills"] and shares_a_word(present, labels[i])]
+            found += bool(record["negatives"])
+    return found
 
 
 def length_bucketed_batches(records: list[dict], batch_size: int, seed: int, pool: int = 50) -> list[list[int]]:
@@ -316,6 +350,10 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
         labels = load_esco().skill_labels
         with torch.inference_mode():
             neighbours = nearest_labels(model.embed_skill_labels(tokenizer, labels), labels, config.hard_negatives)
+    if config.lexical_negatives:
+        with torch.inference_mode():
+            mined = lexical_negatives(records, model, tokenizer, load_esco().skill_labels, config.lexical_negatives)
+        print(f"lexical negatives for {mined:,} of {len(records):,} texts", file=sys.stderr)
     parameters = freeze_lower_layers(model, config.train_layers) if config.train_layers else list(model.parameters())
     steps_per_epoch = len(records) // config.batch_size
     total = config.max_steps or max(1, int(steps_per_epoch * config.epochs))
