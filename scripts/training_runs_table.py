@@ -33,22 +33,23 @@ def row(entry: dict) -> str:
     >>> row({"run": "r", "config": {"base": "b", "lr": 1e-4, "max_steps": 9, "batch_size": 64},
     ...      "best": {"step": 3, "rp@5": {"tech": 70.0, "house": 60.0}, "mean": 65.0},
     ...      "history": [{"step": 3, "mean": 65.0, "seconds": 60}]})
-    '| r | b | all | 0 | 0 | 0.0001 | 64 | 3 of 9 | 70.00 | 60.00 | **65.00** | 3: 65.00 | 1.0 |'
+    '| r | b | all | 0 | 0 | 0 | 0.0001 | 64 | 3 of 9 | 70.00 | 60.00 | **65.00** | 3: 65.00 | 1.0 |'
     """
     config, best = entry["config"], entry["best"]
     curve = ", ".join(f"{h['step']}: {h['mean']:.2f}" for h in entry["history"])
     steps = config.get("max_steps") or "epochs " + str(config.get("epochs"))
     return (f"| {entry['run']} | {config['base']} | {config.get('train_layers') or 'all'} | "
-            f"{config.get('hard_negatives', 0)} | {config.get('alt_label_rate', 0)} | {config['lr']} | "
+            f"{config.get('hard_negatives', 0)} | {config.get('lexical_negatives', 0)} | "
+            f"{config.get('alt_label_rate', 0)} | {config['lr']} | "
             f"{config['batch_size']} | {best['step']} of "
             f"{steps} | {best['rp@5']['tech']:.2f} | {best['rp@5']['house']:.2f} | **{best['mean']:.2f}** | {curve} | "
             f"{entry['history'][-1]['seconds'] / 60:.1f} |")
 
 
 def table(entries: list[dict]) -> str:
-    header = ("| run | base | trained layers | hard negatives (k) | alt-label rate | lr | batch | best step | "
-              "TECH val RP@5 | HOUSE val RP@5 | mean | mean at each validation | minutes |\n"
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    header = ("| run | base | trained layers | hard negatives (k) | lexical negatives (k) | alt-label rate | lr | batch | "
+              "best step | TECH val RP@5 | HOUSE val RP@5 | mean | mean at each validation | minutes |\n"
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     return "\n".join([header] + [row(e) for e in entries])
 
 

@@ -60,7 +60,9 @@ class _Engine:
     def __init__(self):
         from contextmatch.skills.extractor import SkillExtractor
 
-        self.extractor = SkillExtractor(model_pair())  # encodes (or loads the cached) ESCO skill matrix
+        # the sentence encoder as `contextmatch extract` runs it (int8 where it runs), so the Space reports the
+        # same skills as the CLI; the shared float32 pair still draws the attention plots
+        self.extractor = SkillExtractor(model_pair(), quantize="auto")  # encodes (or loads) the ESCO skill matrix
         self.skill_index = {skill.uri: i for i, skill in enumerate(self.extractor.esco.skills)}
 
 

@@ -128,17 +128,28 @@ def content_words(label: str) -> list[str]:
     return kept or words(label)
 
 
-def shares_stem(word: str, sentence_words: set[str]) -> bool:
+def stems(sentence_words: set[str]) -> set[str]:
+    """The first four letters of each sentence word of four letters or more (what :func:`shares_stem` compares).
+
+    >>> sorted(stems({"docker", "sql", "ship"}))
+    ['dock', 'ship']
+    """
+    return {w[:4] for w in sentence_words if len(w) >= 4}
+
+
+def shares_stem(word: str, sentence_words: set[str], prefixes: set[str] | None = None) -> bool:
     """Whether a sentence word begins with the first four letters of a label word of four letters or more: the
-    overlap of *shipment* with "ship**ping**", but also of *dock* with "**Dock**er".
+    overlap of *shipment* with "ship**ping**", but also of *dock* with "**Dock**er" (``prefixes``: the sentence's
+    :func:`stems`, when already computed).
 
     >>> shares_stem("shipment", {"shipping"}), shares_stem("dock", {"docker"}), shares_stem("sql", {"sqlite"})
     (True, True, False)
     """
-    return len(word) >= 4 and any(w.startswith(word[:4]) for w in sentence_words)
+    return len(word) >= 4 and word[:4] in (stems(sentence_words) if prefixes is None else prefixes)
 
 
-def label_overlap(label_words: Sequence[str], sentence_words: set[str]) -> tuple[float, float]:
+def label_overlap(label_words: Sequence[str], sentence_words: set[str],
+                  prefixes: set[str] | None = None) -> tuple[float, float]:
     """Shares of a label's words that the sentence has exactly, and that it has only through a shared stem.
 
     >>> label_overlap(["dock", "operations"], {"docker", "kubernetes"})
@@ -148,8 +159,9 @@ def label_overlap(label_words: Sequence[str], sentence_words: set[str]) -> tuple
     """
     if not label_words:
         return 0.0, 0.0
+    prefixes = stems(sentence_words) if prefixes is None else prefixes
     exact = sum(w in sentence_words for w in label_words)
-    stem = sum(w not in sentence_words and shares_stem(w, sentence_words) for w in label_words)
+    stem = sum(w not in sentence_words and shares_stem(w, sentence_words, prefixes) for w in label_words)
     return exact / len(label_words), stem / len(label_words)
 
 
@@ -200,11 +212,12 @@ class SkillFeatures:
         """One row per ranked skill (indices into ``esco.skills``) of ``sentence``, in :attr:`NAMES` order."""
         sentence_words = words(sentence)
         present, phrase = set(sentence_words), " " + " ".join(sentence_words) + " "
+        prefixes = stems(present)
         out = []
         for index in skills:
             static, preferred, labels, phrases = self._skill(index)
-            exact, stem = label_overlap(preferred, present)
-            overlaps = [label_overlap(label, present) for label in labels if label]
+            exact, stem = label_overlap(preferred, present, prefixes)
+            overlaps = [label_overlap(label, present, prefixes) for label in labels if label]
             out.append(static + [exact, stem, float(any(p in phrase for p in phrases)),
                                  max((e for e, _ in overlaps), default=0.0),
                                  max((e + s for e, s in overlaps), default=0.0)])
