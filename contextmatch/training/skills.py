@@ -199,7 +199,7 @@ def contrastive_loss(model, tokenizer, batch: list[dict], rng: random.Random, co
     loss = torch.nn.functional.cross_entropy(logits, torch.tensor(targets, device=device))
     if config.skill_weight and alt_labels:
         loss = loss + config.skill_weight * skill_skill_loss(model, tokenizer, labels, skill_vectors, alt_labels,
-                                                             rng, config.scale)
+                                                             rng, config.scale, written)
     return loss
 
 
@@ -224,14 +224,34 @@ def _tokenize_labels(model, tokenizer, labels: list[str]):
                      return_tensors="pt").to(model.device)
 
 
+def skill_pairs(labels: list[str], written: list[str], alt_labels: dict[str, tuple[str, ...]],
+                rng: random.Random) -> list[tuple[int, str]]:
+    """For the skill-skill term: each column that has another label to pair with, and that label, drawn from the
+    skill's labels other than the text the column was encoded from (its preferred label, or with
+    ``--alt-label-rate`` an alternative one).
+
+    >>> skill_pairs(["a", "b", "c"], ["a", "b2", "c"], {"a": ("a2",), "b": ("b2",)}, random.Random(0))
+    [(0, 'a2'), (1, 'b')]
+    """
+    pairs = []
+    for i, (label, text) in enumerate(zip(labels, written)):
+        others = [other for other in (label, *alt_labels.get(label, ())) if other != text]
+        if alt_labels.get(label) and others:
+            pairs.append((i, rng.choice(others)))
+    return pairs
+
+
 def skill_skill_loss(model, tokenizer, labels: list[str], label_vectors: torch.Tensor,
-                     alt_labels: dict[str, tuple[str, ...]], rng: random.Random, scale: float) -> torch.Tensor:
-    """Symmetric in-batch cross-entropy between the pooled vectors of preferred labels and of one random
-    alternative label each (skills without alternative labels sit out)."""
-    rows = [i for i, label in enumerate(labels) if alt_labels.get(label)]
-    if len(rows) < 2:
+                     alt_labels: dict[str, tuple[str, ...]], rng: random.Random, scale: float,
+                     written: list[str] | None = None) -> torch.Tensor:
+    """Symmetric in-batch cross-entropy between the pooled vectors of the skill columns (``label_vectors``,
+    encoded from ``written``: the preferred labels unless ``--alt-label-rate`` rewrote some) and of another label
+    of each skill (:func:`skill_pairs`; skills without alternative labels sit out)."""
+    pairs = skill_pairs(labels, written or labels, alt_labels, rng)
+    if len(pairs) < 2:
         return label_vectors.sum() * 0.0
-    alts = _tokenize_labels(model, tokenizer, [rng.choice(alt_labels[labels[i]]) for i in rows])
+    rows = [i for i, _ in pairs]
+    alts = _tokenize_labels(model, tokenizer, [other for _, other in pairs])
     alt_vectors = torch.nn.functional.normalize(model.encode_skills(alts["input_ids"], alts["attention_mask"]), dim=-1)
     pref_vectors = torch.nn.functional.normalize(label_vectors[rows], dim=-1)
     logits = scale * pref_vectors @ alt_vectors.T
