@@ -28,7 +28,8 @@ sys.path.insert(0, str(ROOT))
 from contextmatch.esco import load_esco  # noqa: E402
 from contextmatch.evaluation.benchmarks import NAMED, load_benchmark  # noqa: E402
 from contextmatch.evaluation.extraction import skill_xl_halves  # noqa: E402
-from contextmatch.evaluation.ranking import System, score_matrix  # noqa: E402
+from contextmatch.evaluation.ranking import System, load_metric, score_matrix  # noqa: E402
+from select_label_aggregation import bootstrap, interval, per_query_rp  # noqa: E402  (scripts/, beside this one)
 
 ROUNDS = 2000
 
@@ -46,16 +47,6 @@ def select_half_csv(folder: Path) -> Path:
     return path
 
 
-def per_query_rp5(model: str, benchmark, labels: list[str]) -> list[float]:
-    """Each query's RP@5: gold skills in the top five over min(5, gold skills), as the harness's metric."""
-    scores = score_matrix(System("contextmatch", model), benchmark.sentences)
-    out = []
-    for row, gold in zip(scores, benchmark.gold):
-        top = {labels[i] for i in row.topk(5).indices.tolist()}
-        out.append(len(top & set(gold)) / min(5, len(gold)))
-    return out
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("models", nargs="+", help="model folders; the first is the reference")
@@ -66,26 +57,19 @@ def main(argv=None) -> int:
         benchmarks = {"tech validation": load_benchmark("tech", "validation", set(labels)),
                       "house validation": load_benchmark("house", "validation", set(labels)),
                       "skill-xl select": load_benchmark(str(select_half_csv(Path(tmp))), "select", set(labels))}
-    per_query = {m: {name: torch.tensor(per_query_rp5(m, b, labels)) for name, b in benchmarks.items()}
+    metric = load_metric()
+    per_query = {m: [torch.tensor(per_query_rp(score_matrix(System("contextmatch", m), b.sentences), b.gold, labels,
+                                               metric)) for b in benchmarks.values()]
                  for m in args.models}
-    generator = torch.Generator().manual_seed(0)
-    draws = {name: torch.randint(len(b.sentences), (ROUNDS, len(b.sentences)), generator=generator)
-             for name, b in benchmarks.items()}
-
-    def pooled(values: dict) -> torch.Tensor:  # (ROUNDS,) pooled RP@5 of each resample, in percent
-        total = sum(values[name][draws[name]].sum(dim=1) for name in benchmarks)
-        return 100 * total / sum(len(b.sentences) for b in benchmarks.values())
-
+    pooled = bootstrap(per_query, ROUNDS, seed=0)  # the same resamples for every model: paired differences
     reference = args.models[0]
     rows = []
     for model in args.models:
-        values = per_query[model]
-        difference = pooled(values) - pooled(per_query[reference])
-        low, high = torch.quantile(difference, torch.tensor([0.025, 0.975])).tolist()
+        low, high = interval(pooled[model] - pooled[reference])
         rows.append({"model": model,
-                     "pooled_rp@5": round(100 * float(torch.cat(list(values.values())).mean()), 2),
-                     **{name: round(100 * float(v.mean()), 2) for name, v in values.items()},
-                     "minus_reference_ci95": [round(low, 2), round(high, 2)]})
+                     "pooled_rp@5": round(100 * float(torch.cat(per_query[model]).mean()), 2),
+                     **{name: round(100 * float(v.mean()), 2) for name, v in zip(benchmarks, per_query[model])},
+                     "minus_reference_ci95": [low, high]})
         print(f"{model:<40} pooled {rows[-1]['pooled_rp@5']:6.2f}  " +
               "  ".join(f"{name} {rows[-1][name]:6.2f}" for name in benchmarks) +
               f"  minus reference 95% [{low:+.2f}, {high:+.2f}]")

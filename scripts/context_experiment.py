@@ -42,7 +42,7 @@ def context_of(extractor, ranked: Ranked, titles: dict[str, str], normalizer) ->
     vectors = gate_vectors(extractor, [s.text for s in benchmark.sentences])
     pooled: dict[str, list[torch.Tensor]] = {}
     for sentence, vector, (_, relevance) in zip(benchmark.sentences, vectors, ranked.rows):
-        if rule.gate is None or relevance is None or relevance >= rule.gate:
+        if not rule.skips(relevance):
             pooled.setdefault(sentence.ad, []).append(vector)
     ad_vector = {ad: torch.nn.functional.normalize(torch.stack(v).mean(0), dim=0) for ad, v in pooled.items()}
     ads = sorted({s.ad for s in benchmark.sentences})
@@ -59,10 +59,10 @@ def context_of(extractor, ranked: Ranked, titles: dict[str, str], normalizer) ->
 def score(extractor, ranked: Ranked, context, beta: float, gamma: float) -> dict:
     rule, depth = extractor.rule(), extractor.candidates(TOP_K)
     reported = []
-    for text, (matches, relevance), signals in zip(ranked.texts, ranked.rows, context):
+    for gold, (matches, relevance), signals in zip(ranked.gold, ranked.rows, context):
         moved = sorted((SkillMatch(m.uri, m.label, m.score + beta * cos + gamma * owned)
                         for m, (cos, owned) in zip(matches, signals)), key=lambda m: -m.score)
-        reported.append([m.label for m in extractor.decide(text, moved[:depth], relevance, rule, TOP_K)])
+        reported.append([m.label for m in extractor.decide(gold.text, moved[:depth], relevance, rule, TOP_K)])
     return extraction_metrics(ranked.benchmark, reported)
 
 

@@ -64,8 +64,7 @@ class Ranked:
         results = extractor.extract_sentences([[s.text for s in ad] for ad in benchmark.ads()], CANDIDATES, -2.0,
                                               progress=True)
         self.rows = [(sentence.skills, sentence.relevance) for r in results for sentence in r.sentences]
-        self.texts = [s.text for ad in benchmark.ads() for s in ad]  # the sentences of ``rows``, in their order
-        self.gold = [s for ad in benchmark.ads() for s in ad]
+        self.gold = [s for ad in benchmark.ads() for s in ad]  # the sentences of ``rows``, in their order
 
     def metrics(self, rule: SelectionRule, grouping: bool = False) -> dict:
         return extraction_metrics(self.benchmark, self.reported(rule, grouping))
@@ -76,8 +75,8 @@ class Ranked:
             self.extractor.redundancy.similarity = rule.similarity
             self.extractor.redundancy.relations = rule.relations
         depth = self.extractor.candidates(TOP_K)  # what the pipeline ranks at top-5 with this grouping setting
-        return [[m.label for m in self.extractor.decide(text, matches[:depth], relevance, rule, TOP_K)]
-                for text, (matches, relevance) in zip(self.texts, self.rows)]
+        return [[m.label for m in self.extractor.decide(gold.text, matches[:depth], relevance, rule, TOP_K)]
+                for gold, (matches, relevance) in zip(self.gold, self.rows)]
 
 
 def f1(metrics: dict) -> float:
@@ -115,12 +114,12 @@ def fit_calibration(ranked: Ranked, skills: bool = False) -> tuple[float, ...]:
 
     features, labels = [], []
     extractor = ranked.extractor
-    for text, (matches, relevance), gold in zip(ranked.texts, ranked.rows, ranked.gold):
+    for (matches, relevance), gold in zip(ranked.rows, ranked.gold):
         golden = set().union(*gold.clusters) if gold.clusters else set()
         top = matches[:10]
         rows = pair_features([m.score for m in top], relevance)
         if skills:
-            extra = extractor.skill_features.rows(text, [extractor._skill_index[m.uri] for m in top])
+            extra = extractor.skill_features.rows(gold.text, [extractor._skill_index[m.uri] for m in top])
             rows = [row + more for row, more in zip(rows, extra)]
         features += rows
         labels += [int(m.label in golden) for m in top]

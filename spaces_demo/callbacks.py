@@ -347,9 +347,8 @@ def _summary(result, top_k: int, threshold: float) -> str:
 
     calibrated = round(threshold, 2) == round(default_threshold(), 2)
     rule = engine().extractor.rule(None if calibrated else threshold)
-    gate = rule.gate
-    skipped = sum(1 for s in result.sentences if gate is not None and s.relevance is not None and s.relevance < gate)
-    gated = f" {skipped} sentences were skipped as stating no skill." if gate is not None else ""
+    skipped = sum(1 for s in result.sentences if rule.skips(s.relevance))
+    gated = f" {skipped} sentences were skipped as stating no skill." if rule.gate is not None else ""
     return (
         f"**{len(result.skills)} ESCO skills** in {with_skills} of {len(result.sentences)} sentences "
         f"({rule_text(rule)}, at most {top_k} per sentence; model `{model_name()}`).{gated} "

@@ -173,7 +173,7 @@ class SkillExtractor:
         """The reported skills of ``sentence`` from its ranked ``matches``: gate and selection (``rule``), then at
         most ``top_k`` groups of skills that name the same thing, each headed by its best-scored skill."""
         rows = None
-        if rule.reads_skills and matches and (rule.gate is None or relevance is None or relevance >= rule.gate):
+        if rule.reads_skills and matches and not rule.skips(relevance):
             rows = self.skill_features.rows(sentence, [self._skill_index[m.uri] for m in matches])
         kept = [matches[i] for i in rule.keeps([m.score for m in matches], relevance, rows)]
         if not self.grouping:

@@ -73,7 +73,7 @@ class Writer:
         lines = [f"Ad {ad_id}: {len(result.sentences)} sentences, {len(result.skills)} skills ({rule_text(self.rule)}, "
                  f"at most {self.top_k} per sentence)"]
         if self.rule.gate is not None:
-            skipped = sum(1 for s in result.sentences if s.relevance is not None and s.relevance < self.rule.gate)
+            skipped = sum(1 for s in result.sentences if self.rule.skips(s.relevance))
             lines[0] = lines[0][:-1] + f"; {skipped} sentences without skills skipped by the gate)"
         if result.skills:
             width = min(48, max(len(s.label) for s in result.skills))

@@ -52,7 +52,7 @@ class SelectionRule:
         >>> SelectionRule(0.5, gate=0.3).keeps([0.8, 0.6], 0.2)
         []
         """
-        if not scores or (self.gate is not None and relevance is not None and relevance < self.gate):
+        if not scores or self.skips(relevance):
             return []
         best = scores[0]
         kept = [i for i, s in enumerate(scores) if s >= self.threshold and s >= best - self.margin]
@@ -60,6 +60,15 @@ class SelectionRule:
             return kept
         chances = pair_probabilities(scores, relevance, self.calibration, skill_rows)
         return [i for i in kept if chances[i] >= self.cutoff]
+
+    def skips(self, relevance: float | None) -> bool:
+        """Whether the gate skips a sentence of this ``relevance`` (``None``: the model has no gate).
+
+        >>> gated = SelectionRule(0.5, gate=0.3)
+        >>> gated.skips(0.2), gated.skips(None), SelectionRule(0.5).skips(0.2)
+        (True, False, False)
+        """
+        return self.gate is not None and relevance is not None and relevance < self.gate
 
     @property
     def reads_skills(self) -> bool:

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from ..esco import load_esco
 from ..evaluation.benchmarks import load_benchmark
-from ..skills.selection import content_words, shares_stem, words
+from ..skills.selection import content_words, label_overlap, stems, words
 
 # Sources of the recipes: the ESCO alternative labels are left out (scripts/ablation.py measured +2.7 mean
 # validation RP@5 without them, over two seeds each against four seeds with them: results/ablation/README.md).
@@ -131,14 +131,14 @@ def nearest_labels(vectors: torch.Tensor, labels: list[str], k: int, chunk: int 
     return result
 
 
-def shares_a_word(text_words: set[str], label: str) -> bool:
+def shares_a_word(text_words: set[str], label: str, prefixes: set[str] | None = None) -> bool:
     """Whether a label has a content word that the text has, or that begins like one of its words
-    (:func:`contextmatch.skills.selection.shares_stem`).
+    (:func:`contextmatch.skills.selection.label_overlap`; ``prefixes``: the text's ``stems``, when computed).
 
     >>> shares_a_word({"we", "ship", "with", "docker"}, "dock operations"), shares_a_word({"docker"}, "use Git")
     (True, False)
     """
-    return any(w in text_words or shares_stem(w, text_words) for w in content_words(label))
+    return sum(label_overlap(content_words(label), text_words, prefixes)) > 0
 
 
 def lexical_negatives(records: list[dict], model, tokenizer, labels: list[str], k: int,
@@ -154,8 +154,9 @@ def lexical_negatives(records: list[dict], model, tokenizer, labels: list[str], 
         texts = torch.nn.functional.normalize(model.embed_skill_labels(tokenizer, [r["text"] for r in part]), dim=-1)
         for record, top in zip(part, (texts @ unit_labels.T).topk(k, dim=1).indices.tolist()):
             present = set(words(record["text"]))
-            record["negatives"] = [labels[i] for i in top
-                                   if labels[i] not in record["skills"] and shares_a_word(present, labels[i])]
+            prefixes = stems(present)
+            record["negatives"] = [labels[i] for i in top if labels[i] not in record["skills"]
+                                   and shares_a_word(present, labels[i], prefixes)]
             found += bool(record["negatives"])
     return found
 
