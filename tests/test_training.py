@@ -4,6 +4,7 @@ import gzip
 import json
 import random
 
+import pytest
 import torch
 
 from conftest import ROOT, run_cli
@@ -210,3 +211,32 @@ def test_linked_spans_add_labels_under_their_own_source(tmp_path):
         ("Knowledge of Python .", ["Python (computer programming)"], "skillspan"),
         ("You write clean code in Python", ["Python (computer programming)", "develop software"], "skillspan-linked")]
     assert sorted(asked) == ["Be nice", "write clean code"]  # only spans without an exact label are linked
+
+
+def test_self_training_labels_only_confident_skills_of_span_sentences(tmp_path, extractor):
+    from contextmatch.models import MINILM
+    from contextmatch.skills.extractor import SkillExtractor
+    from contextmatch.training.self_training import confident_skills, postings, self_training_pairs
+
+    rows = [{"idx": 0, "tokens": "You write Python and SQL every day .".split(), "tags_skill": ["O"] * 8,
+             "tags_knowledge": ["O", "O", "B", "O", "B", "O", "O", "O"]},
+            {"idx": 0, "tokens": "We offer a nice office .".split(), "tags_skill": ["O"] * 6,
+             "tags_knowledge": ["O"] * 6},
+            {"idx": 1, "tokens": "Strong communication skills in English .".split(),
+             "tags_skill": ["O", "B", "I", "O", "O", "O"], "tags_knowledge": ["O"] * 6}]
+    path = tmp_path / "spans.json"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    ads = postings(path)
+    assert [[spans for _, spans in ad] for ad in ads] == [[True, False], [True]]
+    sentences = [[s for s, _ in ad] for ad in ads]
+    loose, strict = confident_skills(extractor, sentences, 0.2), confident_skills(extractor, sentences, 0.6)
+    known = set(extractor.esco.skill_by_label)
+    for loose_ad, strict_ad in zip(loose, strict):
+        for few, many in zip(strict_ad, loose_ad):
+            assert set(few) <= set(many) <= known  # a stricter cut-off keeps a subset of preferred labels
+    assert "Python (computer programming)" in loose[0][0]
+    pairs = list(self_training_pairs(path, cutoff=0.2))
+    assert {text for text, _, _ in pairs} <= {sentences[0][0], sentences[1][0]}  # never the span-less sentence
+    assert all(source == "self-training" and labels for _, labels, source in pairs)
+    with pytest.raises(ValueError, match="calibrated selection"):
+        confident_skills(SkillExtractor(MINILM), sentences)

@@ -23,6 +23,9 @@ def register(commands) -> None:
     build.add_argument("--link-spans", action="store_true",
                        help="also link SkillSpan spans that equal no ESCO label with all-MiniLM-L6-v2 (source "
                             "skillspan-linked; a few minutes); use with another --out")
+    build.add_argument("--self-train", metavar="MODEL",
+                       help="also label span-holding SkillSpan train sentences with MODEL's confident skills (a model "
+                            "folder or 'default'; source self-training; about a minute); use with another --out")
     build.set_defaults(handler=_build)
 
     train = commands.add_parser(
@@ -55,7 +58,7 @@ def _build(args) -> int:
     from ..training.skill_data import build_training_data
 
     stats = build_training_data(args.out, templates_per_skill=args.templates_per_skill, seed=args.seed,
-                                link_spans=args.link_spans)
+                                link_spans=args.link_spans, self_train=args.self_train)
     print(json.dumps(stats, indent=2))
     return 0
 

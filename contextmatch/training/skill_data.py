@@ -8,7 +8,9 @@ Sources (each a ``source`` value in the output):
 - ``skillspan``: SkillSpan train sentences whose annotated skill/knowledge spans equal an ESCO preferred or
   alternative label (case-insensitive): distant supervision;
 - ``skillspan-linked`` (with ``--link-spans``): SkillSpan train sentences with at least one other span that
-  all-MiniLM-L6-v2 links to an ESCO skill (:class:`SpanLinker`), with their exact and linked labels.
+  all-MiniLM-L6-v2 links to an ESCO skill (:class:`SpanLinker`), with their exact and linked labels;
+- ``self-training`` (with ``--self-train MODEL``): SkillSpan train sentences holding a span, with the skills a
+  trained model reports confidently (:mod:`contextmatch.training.self_training`).
 
 Every text that also occurs in a benchmark file (TECH, HOUSE, Skill-XL; compared lower-cased with white space and
 outer punctuation removed) is dropped and counted. The skill side is always the ESCO preferred label.
@@ -158,9 +160,12 @@ class SpanLinker:
 
 def build_training_data(out_dir: Path, skillskape_csv: Path | None = SKILLSKAPE_TRAIN,
                         skillspan_json: Path | None = SKILLSPAN_TRAIN,
-                        templates_per_skill: int = 2, seed: int = 0, link_spans: bool = False) -> dict:
+                        templates_per_skill: int = 2, seed: int = 0, link_spans: bool = False,
+                        self_train: str | None = None) -> dict:
     """Write ``train.jsonl.gz`` (one ``{"text", "skills", "source"}`` per line) and a data card; returns counts.
-    ``link_spans`` also links the SkillSpan spans that equal no ESCO label (:class:`SpanLinker`)."""
+    ``link_spans`` also links the SkillSpan spans that equal no ESCO label (:class:`SpanLinker`); ``self_train``
+    (a model folder, or ``"default"``) adds its confident skills on SkillSpan train sentences
+    (:mod:`contextmatch.training.self_training`)."""
     rng = random.Random(seed)
     esco = load_esco("1.1.0")
     known = set(esco.skill_by_label)
@@ -194,6 +199,12 @@ def build_training_data(out_dir: Path, skillskape_csv: Path | None = SKILLSKAPE_
         link = SpanLinker(esco) if link_spans else None
         for text, skills, source in _skillspan(Path(skillspan_json), label_index, link):
             add(text, skills, source)
+    if self_train and skillspan_json:
+        from .self_training import self_training_pairs
+
+        for text, skills, source in self_training_pairs(Path(skillspan_json),
+                                                        None if self_train == "default" else self_train):
+            add(text, skills, source)
     rng.shuffle(records)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -201,7 +212,8 @@ def build_training_data(out_dir: Path, skillskape_csv: Path | None = SKILLSKAPE_
         for record in records:
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
     counts = Counter(r["source"] for r in records)
-    stats = {"version": VERSION + ("-linked" if link_spans else ""), "pairs": len(records),
+    stats = {"version": VERSION + ("-linked" if link_spans else "") + ("-self" if self_train else ""),
+             "pairs": len(records),
              "by_source": dict(sorted(counts.items())),
              "removed_benchmark_overlap": dict(sorted(removed.items())),
              "skills_covered": len({s for r in records for s in r["skills"]}), "seed": seed,
@@ -240,6 +252,8 @@ Sources and licences:
 - `skillskape`: SkillSkape train split (Magron et al., NLP4HR 2024), MIT; labels `UNK` skipped.
 - `skillspan`: SkillSpan train split (Zhang et al., NAACL 2022), MIT; a sentence is paired with the skills whose ESCO
   preferred or alternative label equals one of its annotated spans (case-insensitive).
+- `skillspan-linked`, `self-training` (only when built with `--link-spans` / `--self-train`): SkillSpan train
+  sentences with skills linked by all-MiniLM-L6-v2 / reported confidently by a trained model (pseudo-labels).
 
 Filtering: every text whose normalised form (lower case, white space collapsed, outer punctuation removed) equals a
 sentence of the TECH or HOUSE validation/test files or of the Skill-XL validation split is removed; the counts are
