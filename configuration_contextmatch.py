@@ -32,7 +32,9 @@ class ContextMatchConfig(PretrainedConfig):
         gate_context: the gate's second step, which reads the ad around the sentence: weights of the seven
             features of ``modeling_contextmatch.context_features``, then the bias (``None``: the first step alone).
         selection_weights, selection_cutoff: the calibrated selection (weights of the pair features, then the bias;
-            ``None``: the threshold and margin alone) and the least calibrated probability of a reported skill.
+            ``None``: the threshold and margin alone) and the least calibrated probability of a reported skill;
+            selection_trees: gradient-boosted trees over the same features that replace the weights when set
+            (``contextmatch.skills.selection.Forest``).
         group_similarity: skills whose label vectors have at least this cosine are reported as one group;
             group_relations: whether ESCO broader/narrower pairs are one group too.
     """
@@ -57,6 +59,7 @@ class ContextMatchConfig(PretrainedConfig):
         gate_context=None,
         selection_weights=None,
         selection_cutoff=0.5,
+        selection_trees=None,
         group_similarity=None,
         group_relations=True,
         **kwargs,
@@ -84,6 +87,7 @@ class ContextMatchConfig(PretrainedConfig):
         self.gate_context = None if gate_context is None else [float(w) for w in gate_context]
         self.selection_weights = None if selection_weights is None else [float(w) for w in selection_weights]
         self.selection_cutoff = float(selection_cutoff)
+        self.selection_trees = selection_trees
         self.group_similarity = None if group_similarity is None else float(group_similarity)
         self.group_relations = bool(group_relations)
         super().__init__(**kwargs)

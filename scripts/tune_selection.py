@@ -20,6 +20,11 @@ at a time, each chosen on ``select`` for sentence-level F1 (DESIGN.md §4):
    label-vector similarity chosen). F1 counts a second label of one gold cluster as right, so it cannot reward
    grouping: among the rules within ``GROUPING_F1_TOLERANCE`` of the best ``select`` F1, the one with the fewest
    redundant reports on ``select`` is chosen.
+7. + gradient-boosted trees on the same features (``selection.Forest``) instead of the regression, with the
+   grouping of 6. Trees would look better than they are on the pairs they were fitted on, so both models are
+   compared on 10-fold cross-fitted ``select`` probabilities (folds by ad; each model's gate and cut-off chosen on
+   them, with the grouping on, as the pipeline decides) and, fitted on all of ``select`` with those settings, on
+   TECH and HOUSE validation pooled; the trees are kept only when they win on both.
 
 The sentences are encoded as ``contextmatch extract`` encodes them by default (``--quantize auto``).
 
@@ -31,18 +36,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from contextmatch.evaluation.extraction import (  # noqa: E402
-    RESULTS_DIR, ad_bootstrap, cosine_top, extraction_metrics, labels_above, load_extraction_benchmark, rounded,
+    RESULTS_DIR, ExtractionBenchmark, ad_bootstrap, cosine_top, extraction_metrics, labels_above,
+    load_extraction_benchmark, rounded,
 )
 from contextmatch.skills.extractor import SkillExtractor  # noqa: E402
 from contextmatch.models import MINILM, default_model, update_config  # noqa: E402
-from contextmatch.skills.selection import NO_MARGIN, Redundancy, SelectionRule, pair_features  # noqa: E402
+from contextmatch.skills.selection import NO_MARGIN, Forest, Redundancy, SelectionRule, pair_features  # noqa: E402
 
 TOP_K = 5
 CANDIDATES = 20
@@ -53,6 +61,8 @@ SIMILARITIES = [None, 0.95, 0.9, 0.85, 0.8, 0.75, 0.7]
 CUTOFFS = [round(0.05 + 0.025 * i, 3) for i in range(25)]
 GROUPING_F1_TOLERANCE = 0.001  # F1 a grouping rule may give up on select to fold more near-duplicates
 CALIBRATION_C = 1.0  # L2 inverse strength of the calibration (features are on comparable scales)
+TREES = dict(max_iter=200, learning_rate=0.05, max_leaf_nodes=7, min_samples_leaf=80, random_state=0)
+FOLDS = 10
 
 
 class Ranked:
@@ -69,14 +79,16 @@ class Ranked:
     def metrics(self, rule: SelectionRule, grouping: bool = False) -> dict:
         return extraction_metrics(self.benchmark, self.reported(rule, grouping))
 
-    def reported(self, rule: SelectionRule, grouping: bool = False) -> list[list[str]]:
+    def reported(self, rule: SelectionRule | list[SelectionRule], grouping: bool = False) -> list[list[str]]:
+        """What the pipeline reports per sentence under ``rule`` (or under each sentence's own rule of a list)."""
+        rules = rule if isinstance(rule, list) else [rule] * len(self.gold)
         self.extractor.grouping = grouping
         if grouping:
-            self.extractor.redundancy.similarity = rule.similarity
-            self.extractor.redundancy.relations = rule.relations
+            self.extractor.redundancy.similarity = rules[0].similarity
+            self.extractor.redundancy.relations = rules[0].relations
         depth = self.extractor.candidates(TOP_K)  # what the pipeline ranks at top-5 with this grouping setting
-        return [[m.label for m in self.extractor.decide(gold.text, matches[:depth], relevance, rule, TOP_K)]
-                for gold, (matches, relevance) in zip(self.gold, self.rows)]
+        return [[m.label for m in self.extractor.decide(gold.text, matches[:depth], relevance, one, TOP_K)]
+                for gold, (matches, relevance), one in zip(self.gold, self.rows, rules)]
 
 
 def f1(metrics: dict) -> float:
@@ -97,34 +109,88 @@ def choose_grouping(select: Ranked, rules) -> SelectionRule:
 
 
 def describe(rule: SelectionRule) -> dict:
-    out = {"threshold": rule.threshold if rule.calibration is None else None,
+    out = {"threshold": None if rule.calibrated else rule.threshold,
            "margin": None if rule.margin >= NO_MARGIN else rule.margin, "gate": rule.gate}
-    if rule.calibration is not None:
+    if rule.calibrated:
         out["cutoff"] = rule.cutoff
+    if rule.trees is not None:
+        out["trees"] = len(rule.trees.value)
     out["similarity"] = rule.similarity
     return out
 
 
-def fit_calibration(ranked: Ranked, skills: bool = False) -> tuple[float, ...]:
-    """Logistic regression of "this ranked skill is a gold label of its sentence" on the pair features of the
-    first ten candidates of every ``select`` sentence (every pair of a no-skill sentence is negative), with
-    ``skills`` also on their ``SkillFeatures`` rows."""
-    import numpy as np
-    from sklearn.linear_model import LogisticRegression
-
-    features, labels = [], []
-    extractor = ranked.extractor
+def pairs(ranked: Ranked, skills: bool = True) -> list[tuple[list[list[float]], list[int]]]:
+    """Per sentence: the features of its first ten candidates (pair features, and with ``skills`` their
+    ``SkillFeatures`` rows) and whether each is a gold label of the sentence (every pair of a no-skill sentence is
+    negative)."""
+    extractor, out = ranked.extractor, []
     for (matches, relevance), gold in zip(ranked.rows, ranked.gold):
         golden = set().union(*gold.clusters) if gold.clusters else set()
         top = matches[:10]
         rows = pair_features([m.score for m in top], relevance)
-        if skills:
+        if skills and top:
             extra = extractor.skill_features.rows(gold.text, [extractor._skill_index[m.uri] for m in top])
             rows = [row + more for row, more in zip(rows, extra)]
-        features += rows
-        labels += [int(m.label in golden) for m in top]
-    model = LogisticRegression(C=CALIBRATION_C, max_iter=5000).fit(np.array(features), labels)
+        out.append((rows, [int(m.label in golden) for m in top]))
+    return out
+
+
+def fit_calibration(sentences: list[tuple[list[list[float]], list[int]]], trees: bool = False):
+    """A logistic regression of "this ranked skill is right" on the pairs of ``sentences`` (see :func:`pairs`),
+    as the weights then the bias; with ``trees``, gradient-boosted trees on them as a ``selection.Forest``."""
+    import numpy as np
+
+    features = np.array([row for rows, _ in sentences for row in rows])
+    labels = [y for _, flags in sentences for y in flags]
+    if trees:
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
+        return Forest.from_sklearn(HistGradientBoostingClassifier(**TREES).fit(features, labels))
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=CALIBRATION_C, max_iter=5000).fit(features, labels)
     return tuple(round(float(w), 6) for w in model.coef_[0]) + (round(float(model.intercept_[0]), 6),)
+
+
+def cross_fitted(select: Ranked, sentences, trees: bool, grouped: SelectionRule) -> tuple[SelectionRule, dict]:
+    """The best gate and cut-off for one kind of calibration on 10-fold cross-fitted ``select`` probabilities
+    (folds by ad), with the grouping of ``grouped``: each sentence is decided by a model fitted on the other folds.
+    Returns the rule with the model fitted on all of ``select`` and the cross-fitted metrics it had."""
+    ads = sorted({gold.ad for gold in select.gold})
+    random.Random(0).shuffle(ads)
+    fold = {ad: i % FOLDS for i, ad in enumerate(ads)}
+    models = [fit_calibration([p for p, gold in zip(sentences, select.gold) if fold[gold.ad] != k], trees)
+              for k in range(FOLDS)]
+
+    def rule(model, gate, cutoff):
+        return replace(grouped, gate=gate, cutoff=cutoff, calibration=None if trees else model,
+                       trees=model if trees else None)
+
+    grid = [(g, c) for c in CUTOFFS for g in [None, *GATES[::2]]]
+    scored = [(g, c, select.metrics([rule(models[fold[gold.ad]], g, c) for gold in select.gold], grouping=True))
+              for g, c in grid]
+    gate, cutoff, metrics = max(scored, key=lambda item: f1(item[2]))
+    return rule(fit_calibration(sentences, trees), gate, cutoff), metrics
+
+
+def compare_trees(extractor, select: Ranked, select_pairs, grouped: SelectionRule) -> dict:
+    """Layer 7: the logistic regression and the trees, each cross-fitted on ``select`` and then (fitted on all of
+    it) scored on TECH and HOUSE validation pooled, all with the grouping of ``grouped``; ``kept`` when the trees
+    win on both. ``rule``: the trees' rule."""
+    rules, out = {}, {}
+    tech, house = (load_extraction_benchmark(name, "validation") for name in ("tech", "house"))
+    pooled = Ranked(extractor, ExtractionBenchmark("tech+house", "validation", [
+        *tech.sentences, *(replace(s, ad="house-" + s.ad) for s in house.sentences)], False))
+    for name, trees in (("logistic regression", False), ("gradient-boosted trees", True)):
+        rules[name], crossed = cross_fitted(select, select_pairs, trees, grouped)
+        out[name] = {"gate": rules[name].gate, "cutoff": rules[name].cutoff,
+                     "select_cross_fitted_f1": round(f1(crossed), 4),
+                     "tech_house_validation_f1": round(f1(pooled.metrics(rules[name], grouping=True)), 4)}
+        print(f"7. {name:<24} {out[name]}")
+    logistic, trees = out["logistic regression"], out["gradient-boosted trees"]
+    kept = all(trees[k] > logistic[k] for k in ("select_cross_fitted_f1", "tech_house_validation_f1"))
+    return {**out, "kept": kept, "rule": rules["gradient-boosted trees"], "settings": TREES,
+            "tech_house_validation_queries": len(pooled.gold)}
 
 
 def main(argv=None) -> int:
@@ -157,22 +223,30 @@ def main(argv=None) -> int:
                               for g in sorted({rule.gate, *GATES[::2]})])
     layers.append(("+ margin to the sentence's best", rule, False))
     print("3.", describe(rule))
-    calibration = fit_calibration(select)
+    calibration = fit_calibration(pairs(select, skills=False))
     rule, _ = choose(select, [SelectionRule(-1.0, NO_MARGIN, g, calibration=calibration, cutoff=c)
                               for c in CUTOFFS for g in [None, *GATES[::2]]])
     layers.append(("+ calibrated selection", rule, False))
     print("4.", describe(rule), calibration)
-    calibration = fit_calibration(select, skills=True)
+    select_pairs = pairs(select)
+    calibration = fit_calibration(select_pairs)
     rule, _ = choose(select, [SelectionRule(-1.0, NO_MARGIN, g, calibration=calibration, cutoff=c)
                               for c in CUTOFFS for g in [None, *GATES[::2]]])
     layers.append(("+ skill and word features", rule, False))
     print("5.", describe(rule), calibration)
     base = rule
-    rule = choose_grouping(select, [SelectionRule(-1.0, NO_MARGIN, base.gate, s, calibration, c, relations)
+    rule = choose_grouping(select, [replace(base, similarity=s, cutoff=c, relations=relations)
                                     for c in sorted({base.cutoff, *CUTOFFS[::2]}) for s in SIMILARITIES
                                     for relations in (True, False)])
     layers.append(("+ grouping", rule, True))
     print("6.", describe(rule), "ESCO relations:", rule.relations)
+    trees_check = compare_trees(extractor, select, select_pairs, rule)
+    trees_rule = trees_check.pop("rule")
+    if trees_check["kept"]:
+        layers.append(("+ gradient-boosted selection", trees_rule, True))
+        print("7.", describe(trees_rule))
+    else:
+        print("7. trees not kept")
 
     rows = []
     for name, rule, grouping in layers:
@@ -187,7 +261,9 @@ def main(argv=None) -> int:
               f"R {row['report']['sentence']['recall']:.3f}  no-skill {row['report']['sentence']['no_skill_share']:.3f}")
 
     report = halves["report"]
-    noise = {"chosen minus calibrated selection (score features only)": ad_bootstrap(
+    noise = {"chosen minus the logistic regression with grouping (layer 6)": ad_bootstrap(
+                 report.benchmark, report.reported(layers[5][1], True), report.reported(layers[-1][1], True)),
+             "chosen minus calibrated selection (score features only)": ad_bootstrap(
                  report.benchmark, report.reported(layers[3][1]), report.reported(layers[-1][1], True)),
              "chosen minus global threshold": ad_bootstrap(
                  report.benchmark, report.reported(layers[0][1]), report.reported(layers[-1][1], True))}
@@ -200,12 +276,11 @@ def main(argv=None) -> int:
                                        ("chosen rule (calibrated cut-off)", chosen, chosen_grouping, CUTOFFS)):
         points = []
         for t in grid:
-            rule = (SelectionRule(t) if base.calibration is None else
-                    SelectionRule(-1.0, NO_MARGIN, base.gate, base.similarity, base.calibration, t, base.relations))
+            rule = replace(base, cutoff=t) if base.calibrated else SelectionRule(t)
             m = halves["report"].metrics(rule, grouping)["sentence"]
             points.append({"threshold": t, "precision": round(m["precision"], 4), "recall": round(m["recall"], 4),
                            "f1": round(m["f1"], 4)})
-        curves[name] = {"chosen_threshold": base.threshold if base.calibration is None else base.cutoff,
+        curves[name] = {"chosen_threshold": base.cutoff if base.calibrated else base.threshold,
                         "points": points}
 
     cosine = cosine_baseline()
@@ -214,6 +289,7 @@ def main(argv=None) -> int:
         "top_k": TOP_K,
         "chosen_on": "skill-xl select (sentence-level F1)",
         "layers": rows,
+        "trees_check": trees_check,
         "report_noise": noise,
         "cosine_baseline": cosine,
         "report_curves": curves,
@@ -233,8 +309,9 @@ def main(argv=None) -> int:
     print(f"wrote {out}" + ("" if args.out else " and extraction_pr.svg"))
     if args.write:
         path = update_config(folder, score_margin=chosen.margin, gate_threshold=chosen.gate,
-                             group_similarity=chosen.similarity, selection_weights=list(chosen.calibration),
+                             group_similarity=chosen.similarity, selection_weights=list(layers[4][1].calibration),
                              selection_cutoff=chosen.cutoff, group_relations=chosen.relations,
+                             selection_trees=None if chosen.trees is None else chosen.trees.spec(),
                              score_threshold=layers[1][1].threshold)  # the threshold rule with the gate: --threshold
         print(f"wrote the rule into {path}")
     return 0

@@ -119,10 +119,36 @@ def test_shipped_calibration_weighs_the_skill_features_it_is_given(extractor):
     plain = [0.0] * len(names)
     stated = [1.0 if name in ("exact words", "label stated", "best label exact", "best label covered") else 0.0
               for name in names]
-    from contextmatch.skills.selection import pair_probabilities
-    with_label = pair_probabilities([0.7, 0.6], 0.9, rule.calibration, [stated, plain])[0]
-    without = pair_probabilities([0.7, 0.6], 0.9, rule.calibration, [plain, plain])[0]
-    assert with_label > without + 0.1
+    from contextmatch.skills.selection import pair_features, pair_probabilities
+
+    def chance(rows):
+        if rule.trees is not None:
+            return rule.trees.probabilities([a + b for a, b in zip(pair_features([0.7, 0.6], 0.9), rows)])[0]
+        return pair_probabilities([0.7, 0.6], 0.9, rule.calibration, rows)[0]
+
+    assert chance([stated, plain]) > chance([plain, plain]) + 0.1
+
+
+def test_selection_trees_equal_sklearn_and_survive_the_config(tmp_path):
+    import numpy as np
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from contextmatch.skills.selection import Forest, pair_features
+
+    rng = np.random.RandomState(0)
+    x = rng.randn(3000, N_PAIR_FEATURES + 2)  # the pair features and two skill features
+    y = (x[:, 0] + x[:, 1] * x[:, 2] + 0.3 * rng.randn(3000) > 0).astype(int)
+    model = HistGradientBoostingClassifier(max_iter=40, max_leaf_nodes=7, min_samples_leaf=20, random_state=0).fit(x, y)
+    stored = tmp_path / "trees.json"
+    stored.write_text(json.dumps(Forest.from_sklearn(model).spec()))  # as the model config holds them
+    forest = Forest(json.loads(stored.read_text()))
+    probe = rng.randn(500, N_PAIR_FEATURES + 2)
+    assert np.allclose(forest.probabilities(probe), model.predict_proba(probe)[:, 1], atol=1e-9)
+    rule = SelectionRule(-1.0, trees=forest, cutoff=0.5)
+    assert rule.calibrated and rule.reads_skills
+    scores, rows = [0.8, 0.6, 0.5], [[0.5, -1.0], [2.0, 0.0], [-1.0, 1.0]]
+    chances = forest.probabilities([a + b for a, b in zip(pair_features(scores, None), rows)])
+    assert rule.keeps(scores, None, rows) == [i for i, p in enumerate(chances) if p >= 0.5]
 
 
 def test_gate_relevance_is_the_remote_code_formula(extractor):
@@ -217,6 +243,8 @@ def test_shipped_rule_is_the_one_chosen_on_select():
     assert (config["score_margin"] if config["score_margin"] < 2 else None) == last["margin"]
     assert config["score_threshold"] == chosen["layers"][1]["rule"]["threshold"]  # --threshold's rule with the gate
     assert len(config["selection_weights"]) == N_PAIR_FEATURES + len(SkillFeatures.NAMES) + 1
+    trees = config.get("selection_trees")
+    assert (len(trees["value"]) if trees else None) == last.get("trees") and chosen["trees_check"]["kept"] == bool(trees)
     assert extraction_eval.GLOBAL_THRESHOLD == chosen["layers"][0]["rule"]["threshold"]
     assert extraction_eval.COSINE_THRESHOLD == chosen["cosine_baseline"]["rule"]["threshold"]
 

@@ -237,7 +237,7 @@ def evaluate_extraction(kind: str, model: str | None, benchmark: ExtractionBench
         reported = reported_labels(benchmark, extractor, top_k)
         rule = extractor.rule()
         settings = {"threshold": rule.threshold, "margin": rule.margin, "gate": rule.gate,
-                    "calibrated": rule.calibration is not None, "cutoff": rule.cutoff,
+                    "calibrated": rule.calibrated, "trees": rule.trees is not None, "cutoff": rule.cutoff,
                     "similarity": rule.similarity, "relations": rule.relations, "grouping": extractor.grouping}
     elif kind == "global-threshold":
         extractor = SkillExtractor(model, threshold=GLOBAL_THRESHOLD, gate=False, grouping=False, margin=2.0,

@@ -78,7 +78,11 @@ def decision_layer(config) -> str:
         context = " and its neighbours in the ad" if getattr(config, "gate_context", None) else ""
         parts.append(f"relevance gate (logistic regressions on the mean-pooled sentence vector{context}) with cut-off "
                      f"{config.gate_threshold}")
-    if getattr(config, "selection_weights", None):
+    if getattr(config, "selection_trees", None):
+        parts.append(f"calibrated selection ({len(config.selection_trees['value'])} gradient-boosted trees on score, "
+                     f"rank and relevance, ESCO facts of the skill and its label words in the sentence) with cut-off "
+                     f"{config.selection_cutoff}")
+    elif getattr(config, "selection_weights", None):
         from ..skills.selection import N_PAIR_FEATURES
 
         reads = ("score, rank and relevance, ESCO facts of the skill and its label words in the sentence"

@@ -17,7 +17,7 @@ from .evidence import _evidence, _word_spans, _word_weights, token_windows, _Win
 from .labels import DEFAULT_AGGREGATION, DEFAULT_SKILL_LABELS, SKILL_LABEL_MODES, label_table, parse_aggregation
 from .quantize import encoder_name, resolve_quantize, sentence_encoder
 from .results import AdSkill, Alternative, Extraction, SentenceResult, SkillMatch
-from .selection import Redundancy, SelectionRule, SkillFeatures
+from .selection import Forest, Redundancy, SelectionRule, SkillFeatures
 from .topk import (OUTSIDE_POOL, bound_dtype, candidate_skill_scores, label_topk, pool_members, pool_ranking,
                    pooled_label_topk, unit_rows)
 
@@ -117,6 +117,7 @@ class SkillExtractor:
         self.grouping = grouping
         self._redundancy = None
         self._skill_features = None
+        self._trees = None
         self._threshold_given = threshold is not None
         self._skill_index = {skill.uri: i for i, skill in enumerate(self.skills)}
 
@@ -157,12 +158,20 @@ class SkillExtractor:
         config = self.model.config
         explicit = threshold is not None or self._threshold_given
         weights = None if explicit else getattr(config, "selection_weights", None)
-        floor = -1.0 if weights else self.threshold if threshold is None else threshold  # scores are >= -1
+        trees = None if explicit else self._forest()
+        floor = -1.0 if weights or trees else self.threshold if threshold is None else threshold  # scores >= -1
         return SelectionRule(floor, self.margin,
                              config.gate_threshold if self.gate else None,
                              getattr(config, "group_similarity", None) if self.grouping else None,
                              tuple(weights) if weights else None, getattr(config, "selection_cutoff", 0.5),
-                             getattr(config, "group_relations", True))
+                             getattr(config, "group_relations", True), trees)
+
+    def _forest(self) -> Forest | None:
+        """The config's ``selection_trees`` as a :class:`Forest` (parsed once), or ``None``."""
+        spec = getattr(self.model.config, "selection_trees", None)
+        if spec and (self._trees is None or self._trees[0] is not spec):
+            self._trees = (spec, Forest(spec))
+        return self._trees[1] if spec else None
 
     def candidates(self, top_k: int) -> int:
         """Skills ranked per sentence before selection: twice ``top_k`` when grouping may fold some together."""

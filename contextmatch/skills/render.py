@@ -24,7 +24,7 @@ def rule_text(rule) -> str:
     >>> rule_text(SelectionRule(0.55, 0.1, 0.4))
     "score >= 0.55, within 0.10 of the sentence's best, relevance >= 0.40"
     """
-    parts = [f"score >= {rule.threshold:.2f}" if rule.calibration is None else
+    parts = [f"score >= {rule.threshold:.2f}" if not rule.calibrated else
              f"calibrated probability >= {rule.cutoff:g}"]
     if rule.margin < 2.0:
         parts.append(f"within {rule.margin:.2f} of the sentence's best")

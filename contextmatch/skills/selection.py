@@ -25,6 +25,7 @@ import math
 import re
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from typing import Callable, Sequence
 
@@ -42,6 +43,8 @@ class SelectionRule:
     calibration: tuple[float, ...] | None = None  # weights of pair_features, then the bias
     cutoff: float = 0.5
     relations: bool = True  # ESCO broader/narrower pairs are one group
+    trees: "Forest | None" = None  # gradient-boosted trees over the same features, instead of ``calibration``
+
     def keeps(self, scores: Sequence[float], relevance: float | None,
               skill_rows: Sequence[Sequence[float]] | None = None) -> list[int]:
         """Positions of the kept scores (``scores`` best first); ``skill_rows``: the :class:`SkillFeatures` row of
@@ -56,9 +59,15 @@ class SelectionRule:
             return []
         best = scores[0]
         kept = [i for i, s in enumerate(scores) if s >= self.threshold and s >= best - self.margin]
-        if self.calibration is None:
+        if self.trees is not None:
+            if skill_rows is None or len(skill_rows) != len(scores):
+                raise ValueError("these selection trees read skill features: pass one SkillFeatures row per score")
+            rows = [row + list(extra) for row, extra in zip(pair_features(scores, relevance), skill_rows)]
+            chances = self.trees.probabilities(rows)
+        elif self.calibration is None:
             return kept
-        chances = pair_probabilities(scores, relevance, self.calibration, skill_rows)
+        else:
+            chances = pair_probabilities(scores, relevance, self.calibration, skill_rows)
         return [i for i in kept if chances[i] >= self.cutoff]
 
     def skips(self, relevance: float | None) -> bool:
@@ -71,9 +80,14 @@ class SelectionRule:
         return self.gate is not None and relevance is not None and relevance < self.gate
 
     @property
+    def calibrated(self) -> bool:
+        """Whether skills are kept by a calibrated probability (weights or trees) rather than a threshold."""
+        return self.calibration is not None or self.trees is not None
+
+    @property
     def reads_skills(self) -> bool:
         """Whether the calibration weighs :class:`SkillFeatures` (and ``keeps`` needs their rows)."""
-        return self.calibration is not None and len(self.calibration) > N_PAIR_FEATURES + 1
+        return self.trees is not None or (self.calibration is not None and len(self.calibration) > N_PAIR_FEATURES + 1)
 
 
 def pair_features(scores: Sequence[float], relevance: float | None) -> list[list[float]]:
@@ -112,6 +126,77 @@ def pair_probabilities(scores: Sequence[float], relevance: float | None, calibra
             raise ValueError("this calibration weighs skill features: pass one SkillFeatures row per score")
         rows = [row + list(extra) for row, extra in zip(rows, skill_rows)]
     return [1 / (1 + math.exp(-(sum(w * f for w, f in zip(weights, row)) + bias))) for row in rows]
+
+
+class Forest:
+    """Gradient-boosted decision trees as plain arrays (what the model config's ``selection_trees`` holds): the
+    probability of a row of features is ``sigmoid(bias + the sum over trees of the leaf the row reaches)``. In each
+    tree, node ``j`` sends a row to ``left[j]`` when its ``feature[j]`` is at most ``threshold[j]``, else to
+    ``right[j]``; a leaf points to itself and holds its ``value``.
+
+    Trees are small (a few splits each), so each one is compiled into a table from the outcomes of its splits to
+    its leaf's value: a row then costs one comparison per split and one look-up per tree, for all trees at once.
+
+    One tree splitting feature 0 at 0.5 (leaves -1 and +1), bias 0:
+
+    >>> forest = Forest({"bias": 0.0, "feature": [[0, 0, 0]], "threshold": [[0.5, 0.0, 0.0]],
+    ...                  "left": [[1, 1, 2]], "right": [[2, 1, 2]], "value": [[0.0, -1.0, 1.0]]})
+    >>> [round(p, 3) for p in forest.probabilities([[0.2], [0.9]])]
+    [0.269, 0.731]
+    """
+
+    MAX_SPLITS = 12  # per tree: its table has 2 ** splits entries
+
+    def __init__(self, spec: dict):
+        self.bias = float(spec["bias"])
+        self.feature, self.left, self.right = (np.asarray(spec[k], dtype=np.int64) for k in ("feature", "left", "right"))
+        self.threshold, self.value = (np.asarray(spec[k], dtype=np.float64) for k in ("threshold", "value"))
+        splits = [[j for j in range(len(left)) if left[j] != j] for left in self.left.tolist()]
+        width = max(1, max(map(len, splits)))
+        if width > self.MAX_SPLITS:
+            raise ValueError(f"selection trees with {width} splits in one tree: at most {self.MAX_SPLITS} are supported")
+        self._feature = np.zeros((len(splits), width), dtype=np.int64)
+        self._threshold = np.full((len(splits), width), np.inf)  # unused slots: always "left", never read
+        self._table = np.zeros((len(splits), 2 ** width))
+        for t, nodes in enumerate(splits):
+            self._feature[t, : len(nodes)] = self.feature[t, nodes]
+            self._threshold[t, : len(nodes)] = self.threshold[t, nodes]
+            slot = {node: k for k, node in enumerate(nodes)}
+            for code in range(2 ** width):  # bit k of code: split k sends the row left
+                node = 0
+                while node in slot:
+                    node = self.left[t, node] if code >> slot[node] & 1 else self.right[t, node]
+                self._table[t, code] = self.value[t, node]
+        self._powers = 1 << np.arange(width, dtype=np.int64)
+
+    @classmethod
+    def from_sklearn(cls, model) -> "Forest":
+        """The trees of a fitted binary ``sklearn.ensemble.HistGradientBoostingClassifier`` on numeric features (each
+        tree padded to the widest; read from its fitted ``_predictors`` and ``_baseline_prediction``)."""
+        trees = [predictors[0].nodes for predictors in model._predictors]
+        width = max(len(nodes) for nodes in trees)
+        spec = {"bias": float(np.ravel(model._baseline_prediction)[0]),
+                "feature": [], "threshold": [], "left": [], "right": [], "value": []}
+        for nodes in trees:
+            pad = width - len(nodes)
+            leaf = [bool(flag) for flag in nodes["is_leaf"]] + [True] * pad
+            spec["feature"].append([int(f) for f in nodes["feature_idx"]] + [0] * pad)
+            spec["threshold"].append([float(t) for t in nodes["num_threshold"]] + [0.0] * pad)
+            spec["left"].append([j if leaf[j] else int(nodes["left"][j]) for j in range(width)])
+            spec["right"].append([j if leaf[j] else int(nodes["right"][j]) for j in range(width)])
+            spec["value"].append([float(v) if leaf[j] else 0.0 for j, v in enumerate(nodes["value"])] + [0.0] * pad)
+        return cls(spec)
+
+    def spec(self) -> dict:
+        """The arrays as the JSON the model config's ``selection_trees`` stores."""
+        return {"bias": self.bias,
+                **{k: getattr(self, k).tolist() for k in ("feature", "threshold", "left", "right", "value")}}
+
+    def probabilities(self, rows: Sequence[Sequence[float]]) -> list[float]:
+        x = np.asarray(rows, dtype=np.float64).reshape(len(rows), -1)
+        codes = (x[:, self._feature] <= self._threshold).astype(np.int64) @ self._powers  # (rows, trees)
+        raw = self.bias + np.take_along_axis(self._table, codes.T, axis=1).sum(axis=0)
+        return (1 / (1 + np.exp(-raw))).tolist()
 
 
 STOPWORDS = frozenset("a an and as at by for from in of on or the to use using with".split())

@@ -41,8 +41,9 @@ def confident_skills(extractor, ads: list[list[str]], cutoff: float = DEFAULT_CU
     from ..skills.selection import NO_MARGIN
 
     rule = extractor.rule()
-    if rule.calibration is None:
-        raise ValueError("self-training needs a model with calibrated selection (selection_weights in its config)")
+    if rule.calibration is None and rule.trees is None:
+        raise ValueError("self-training needs a model with calibrated selection (selection_weights or selection_trees "
+                         "in its config)")
     rule = replace(rule, cutoff=max(cutoff, rule.cutoff), similarity=None)
     saved = extractor.gate, extractor.grouping, extractor.margin
     extractor.gate, extractor.grouping, extractor.margin = False, False, NO_MARGIN  # rank only; decide below
