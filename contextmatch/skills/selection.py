@@ -10,13 +10,14 @@ Three pure steps run after ranking (:mod:`contextmatch.skills.extractor`):
    and optionally on what ESCO says of the skill and whether its label's words are in the sentence,
    :class:`SkillFeatures`) reaches ``cutoff``: a clearly skill-bearing sentence then keeps skills a single global
    threshold would lose, and a match carried by word overlap alone (*dock operations* for "Docker") is weighed
-   against one whose label the sentence states;
+   against one whose label the sentence states. With ``trees`` (:class:`Forest`, gradient-boosted trees on the
+   same features) the probability is theirs instead of the regression's;
 3. **grouping**: kept skills that name the same thing (an ESCO broader/narrower pair, a shared label, or label
    embeddings closer than ``similarity``) form one group, headed by the best-scored one.
 
 The parameters live in the model's config (``score_threshold``, ``score_margin``, ``gate_threshold``,
-``selection_weights``, ``selection_cutoff``, ``group_similarity``, ``group_relations``) and are chosen on the
-Skill-XL ``select`` half by ``scripts/tune_selection.py``.
+``selection_weights``, ``selection_trees``, ``selection_cutoff``, ``group_similarity``, ``group_relations``) and are
+chosen on the Skill-XL ``select`` half by ``scripts/tune_selection.py``.
 """
 
 from __future__ import annotations
