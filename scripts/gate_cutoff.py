@@ -24,19 +24,7 @@ from train_gate import DEV, skill_xl_relevance  # noqa: E402
 from contextmatch.evaluation.extraction import RESULTS_DIR  # noqa: E402
 from contextmatch.models import default_model  # noqa: E402
 from contextmatch.skills.extractor import SkillExtractor  # noqa: E402
-from contextmatch.skills.gate import skillspan_postings, skillspan_sentences  # noqa: E402
-
-
-def by_ad(ads: list) -> list[list[int]]:
-    """Positions of the sentences of each ad (``ads``: each sentence's ad id), ads in order of first appearance.
-
-    >>> by_ad([1, 1, 2, 1])
-    [[0, 1, 3], [2]]
-    """
-    groups: dict = {}
-    for i, ad in enumerate(ads):
-        groups.setdefault(ad, []).append(i)
-    return list(groups.values())
+from contextmatch.skills.gate import group_by_ad, skillspan_postings, skillspan_sentences  # noqa: E402
 
 
 def confusion(passed: list[bool], labels: list[int]) -> dict:
@@ -61,7 +49,7 @@ def main() -> int:
     sets = {"skill-xl-report": (texts, labels, ads), "skillspan-dev": (dev_texts, dev_labels, skillspan_postings(DEV))}
     out = {"command": "python scripts/gate_cutoff.py", "model": Path(folder).name, "gate_threshold": cutoff}
     for name, (sentences, gold, ad_ids) in sets.items():
-        groups = by_ad(ad_ids)
+        groups = group_by_ad(ad_ids)
         results = extractor.extract_sentences([[sentences[i] for i in group] for group in groups], progress=True)
         relevance = [s.relevance for r in results for s in r.sentences]
         order = [i for group in groups for i in group]

@@ -14,16 +14,16 @@ pairs. The chosen setting is then scored on ``report``, with the model refitted 
 - ``+ ad context``: how many sentences of the ad rank the skill among their 20 candidates (log), and its best score
   elsewhere in the ad minus this one.
 
-Also: the shipped rule with grouping when a narrower ESCO skill whose label (outside parentheses) holds all the
-words of its broader skill's label is grouped with it (*write English* with *English*, but not *Python (computer
-programming)* with *computer programming*), scored on ``select`` only.
+Also: the shipped decision layer (``SkillExtractor.rule()``, whatever its calibration) with grouping when a narrower
+ESCO skill whose label (outside parentheses) holds all the words of its broader skill's label is grouped with it
+(*write English* with *English*, but not *Python (computer programming)* with *computer programming*), scored on
+``select`` only.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import random
 import re
 import sys
 from pathlib import Path
@@ -34,15 +34,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from tune_selection import CALIBRATION_C, CUTOFFS, GATES, TOP_K, Ranked  # noqa: E402
+from tune_selection import CALIBRATION_C, CUTOFFS, FOLDS, GATES, TOP_K, Ranked, ad_folds  # noqa: E402
 
 from contextmatch.evaluation.extraction import RESULTS_DIR, extraction_metrics, load_extraction_benchmark  # noqa: E402
 from contextmatch.models import default_model  # noqa: E402
 from contextmatch.skills.extractor import SkillExtractor  # noqa: E402
-from contextmatch.skills.selection import NO_MARGIN, SelectionRule, pair_features, words  # noqa: E402
+from contextmatch.skills.selection import pair_features, words  # noqa: E402
 
 DEPTH = 10  # candidates per sentence the calibration sees, as in tune_selection.fit_calibration
-FOLDS = 10
 
 
 def rows_of(extractor, ranked: Ranked, pooled: Ranked, extra: str | None) -> list[tuple]:
@@ -90,9 +89,7 @@ def predict(model, rows):
 
 def variant(make, select: tuple, report: tuple) -> dict:
     (select_bench, select_rows), (report_bench, report_rows) = select, report
-    ads = sorted({r[0] for r in select_rows})
-    random.Random(0).shuffle(ads)
-    fold = {ad: i % FOLDS for i, ad in enumerate(ads)}
+    fold = ad_folds(r[0] for r in select_rows)
     crossed = [None] * len(select_rows)
     for k in range(FOLDS):
         model = fitted(make, [r for r in select_rows if fold[r[0]] != k])
@@ -129,6 +126,7 @@ def main() -> int:
 
     folder = str(default_model())
     extractor = SkillExtractor(folder, quantize="auto")
+    shipped = extractor.rule()  # the whole shipped decision layer, read before Ranked switches gate and grouping off
     every = SkillExtractor(folder, quantize="auto", skill_labels="all", label_pool=20)
     halves = {h: load_extraction_benchmark("skill-xl", h) for h in ("select", "report")}
     ranked = {h: Ranked(extractor, b) for h, b in halves.items()}
@@ -144,15 +142,12 @@ def main() -> int:
         print(f"{name:<30} select (cross-fitted) F1 {results[name]['select_crossfit']['f1']:.4f}  "
               f"report F1 {results[name]['report']['f1']:.4f}")
 
-    config = extractor.model.config
-    rule = SelectionRule(-1.0, NO_MARGIN, config.gate_threshold, config.group_similarity,
-                         tuple(config.selection_weights), config.selection_cutoff, config.group_relations)
     grouping = {}
     for name in ("shipped grouping", "+ label-variant pairs"):
         if name != "shipped grouping":
             extractor.redundancy.pairs |= variant_pairs(extractor.esco, extractor._skill_index)
             extractor.redundancy._neighbours = None
-        m = ranked["select"].metrics(rule, grouping=True)["sentence"]
+        m = ranked["select"].metrics(shipped, grouping=True)["sentence"]
         grouping[name] = {k: round(m[k], 4) if isinstance(m[k], float) else m[k]
                           for k in ("precision", "recall", "f1", "redundant", "reported")}
         print(f"{name:<30} select F1 {m['f1']:.4f}  redundant {m['redundant']}")

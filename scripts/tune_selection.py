@@ -152,13 +152,22 @@ def fit_calibration(sentences: list[tuple[list[list[float]], list[int]]], trees:
     return tuple(round(float(w), 6) for w in model.coef_[0]) + (round(float(model.intercept_[0]), 6),)
 
 
+def ad_folds(ads) -> dict[str, int]:
+    """Each ad id's fold (0 to ``FOLDS`` - 1) for cross-fitting: the sorted ids, shuffled with seed 0, dealt in turn.
+
+    >>> sorted(ad_folds(["a", "b", "a"]).items())
+    [('a', 0), ('b', 1)]
+    """
+    order = sorted(set(ads))
+    random.Random(0).shuffle(order)
+    return {ad: i % FOLDS for i, ad in enumerate(order)}
+
+
 def cross_fitted(select: Ranked, sentences, trees: bool, grouped: SelectionRule) -> tuple[SelectionRule, dict]:
     """The best gate and cut-off for one kind of calibration on 10-fold cross-fitted ``select`` probabilities
     (folds by ad), with the grouping of ``grouped``: each sentence is decided by a model fitted on the other folds.
     Returns the rule with the model fitted on all of ``select`` and the cross-fitted metrics it had."""
-    ads = sorted({gold.ad for gold in select.gold})
-    random.Random(0).shuffle(ads)
-    fold = {ad: i % FOLDS for i, ad in enumerate(ads)}
+    fold = ad_folds(gold.ad for gold in select.gold)
     models = [fit_calibration([p for p, gold in zip(sentences, select.gold) if fold[gold.ad] != k], trees)
               for k in range(FOLDS)]
 

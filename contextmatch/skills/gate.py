@@ -43,6 +43,18 @@ def skillspan_postings(path: Path) -> list[int]:
         return [json.loads(line)["idx"] for line in handle if line.strip()]
 
 
+def group_by_ad(ads: Sequence) -> list[list[int]]:
+    """Positions of the sentences of each ad (``ads``: each sentence's ad id), ads in order of first appearance.
+
+    >>> group_by_ad([1, 1, 2, 1])
+    [[0, 1, 3], [2]]
+    """
+    groups: dict = {}
+    for i, ad in enumerate(ads):
+        groups.setdefault(ad, []).append(i)
+    return list(groups.values())
+
+
 def context_rows(first: Sequence[float], ads: Sequence, texts: Sequence[str], best: Sequence[float],
                  fifth: Sequence[float]) -> list[list[float]]:
     """Second-step features of consecutive sentences (``ads``: each one's ad; neighbours count within an ad).

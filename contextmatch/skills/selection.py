@@ -61,10 +61,7 @@ class SelectionRule:
         best = scores[0]
         kept = [i for i, s in enumerate(scores) if s >= self.threshold and s >= best - self.margin]
         if self.trees is not None:
-            if skill_rows is None or len(skill_rows) != len(scores):
-                raise ValueError("these selection trees read skill features: pass one SkillFeatures row per score")
-            rows = [row + list(extra) for row, extra in zip(pair_features(scores, relevance), skill_rows)]
-            chances = self.trees.probabilities(rows)
+            chances = self.trees.probabilities(calibration_rows(scores, relevance, skill_rows))
         elif self.calibration is None:
             return kept
         else:
@@ -110,6 +107,19 @@ def pair_features(scores: Sequence[float], relevance: float | None) -> list[list
 N_PAIR_FEATURES = 6  # the length of a pair_features row
 
 
+def calibration_rows(scores: Sequence[float], relevance: float | None,
+                     skill_rows: Sequence[Sequence[float]] | None) -> list[list[float]]:
+    """Each ranked skill's :func:`pair_features` followed by its :class:`SkillFeatures` row: what a calibration
+    that reads skill features (weights or trees) scores.
+
+    >>> calibration_rows([0.8], None, [[1.0, 2.0]])
+    [[0.8, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 2.0]]
+    """
+    if skill_rows is None or len(skill_rows) != len(scores):
+        raise ValueError("this calibration weighs skill features: pass one SkillFeatures row per score")
+    return [row + list(extra) for row, extra in zip(pair_features(scores, relevance), skill_rows)]
+
+
 def pair_probabilities(scores: Sequence[float], relevance: float | None, calibration: Sequence[float],
                        skill_rows: Sequence[Sequence[float]] | None = None) -> list[float]:
     """Calibrated probability that each ranked skill is right: ``sigmoid(weights . features + bias)``, over the
@@ -121,11 +131,10 @@ def pair_probabilities(scores: Sequence[float], relevance: float | None, calibra
     [0.731, 0.731]
     """
     *weights, bias = calibration
-    rows = pair_features(scores, relevance)
     if len(weights) > N_PAIR_FEATURES:
-        if skill_rows is None or len(skill_rows) != len(rows):
-            raise ValueError("this calibration weighs skill features: pass one SkillFeatures row per score")
-        rows = [row + list(extra) for row, extra in zip(rows, skill_rows)]
+        rows = calibration_rows(scores, relevance, skill_rows)
+    else:
+        rows = pair_features(scores, relevance)
     return [1 / (1 + math.exp(-(sum(w * f for w, f in zip(weights, row)) + bias))) for row in rows]
 
 

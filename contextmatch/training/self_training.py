@@ -9,7 +9,6 @@ calibrated selection) at a stricter probability cut-off, ``cutoff``. The pairs a
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 SOURCE = "self-training"
@@ -18,17 +17,12 @@ MAX_WORDS = 40  # longer lines (SkillSpan has whole pasted postings) are cut at 
 
 
 def postings(path: Path) -> list[list[tuple[str, bool]]]:
-    """SkillSpan postings (rows grouped by ``idx``, in file order): each sentence (``tokens`` joined by spaces) and
-    whether it holds a SKILL or KNOWLEDGE span."""
-    from .skill_data import _open
+    """SkillSpan postings (sentences grouped by ``idx``, in file order): each sentence (``tokens`` joined by spaces)
+    and whether it holds a SKILL or KNOWLEDGE span."""
+    from ..skills.gate import group_by_ad, skillspan_postings, skillspan_sentences
 
-    grouped: dict = {}
-    with _open(path) as handle:
-        for line in handle:
-            row = json.loads(line)
-            spans = any(tag.startswith("B") for tag in (*row["tags_skill"], *row["tags_knowledge"]))
-            grouped.setdefault(row["idx"], []).append((" ".join(row["tokens"]), spans))
-    return list(grouped.values())
+    texts, spans = skillspan_sentences(path)
+    return [[(texts[i], bool(spans[i])) for i in ad] for ad in group_by_ad(skillspan_postings(path))]
 
 
 def confident_skills(extractor, ads: list[list[str]], cutoff: float = DEFAULT_CUTOFF,
@@ -41,7 +35,7 @@ def confident_skills(extractor, ads: list[list[str]], cutoff: float = DEFAULT_CU
     from ..skills.selection import NO_MARGIN
 
     rule = extractor.rule()
-    if rule.calibration is None and rule.trees is None:
+    if not rule.calibrated:
         raise ValueError("self-training needs a model with calibrated selection (selection_weights or selection_trees "
                          "in its config)")
     rule = replace(rule, cutoff=max(cutoff, rule.cutoff), similarity=None)
