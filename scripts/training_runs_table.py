@@ -23,7 +23,8 @@ def record(run: Path) -> dict:
     """The run's settings, validation history and best step, as stored in results/training/."""
     config = json.loads((run / "train_config.json").read_text())
     history = json.loads((run / "history.json").read_text())
-    best = max(history, key=lambda h: h["mean"])
+    soups = [h for h in history if h.get("seed") == "soup"]  # a soup's model is the average, not its best seed
+    best = soups[-1] if soups else max(history, key=lambda h: h["mean"])
     return {"run": run.name, "config": config, "history": history, "best": best}
 
 
@@ -34,10 +35,23 @@ def row(entry: dict) -> str:
     ...      "best": {"step": 3, "rp@5": {"tech": 70.0, "house": 60.0}, "mean": 65.0},
     ...      "history": [{"step": 3, "mean": 65.0, "seconds": 60}]})
     '| r | b | all | 0 | 0 | 0 | 0.0001 | 64 | 3 of 9 | 70.00 | 60.00 | **65.00** | 3: 65.00 | 1.0 |'
+    >>> row({"run": "s", "config": {"base": "b", "lr": 1e-4, "max_steps": 9, "stop_at": 6, "batch_size": 64},
+    ...      "best": {"seed": "soup", "step": 6, "rp@5": {"tech": 71.0, "house": 61.0}, "mean": 66.0},
+    ...      "history": [{"seed": 0, "step": 3, "mean": 65.0, "seconds": 60}, {"seed": 1, "step": 6, "mean": 64.0,
+    ...                  "seconds": 60}, {"seed": "soup", "step": 6, "mean": 66.0, "seconds": 120}]}).split(" | ")[8:]
+    ["soup of 2 seeds' best of 9 (stopped at 6)", '71.00', '61.00', '**66.00**', 'seed 0: 65.00 (3), seed 1: 64.00 (6)', '2.0 |']
     """
     config, best = entry["config"], entry["best"]
-    curve = ", ".join(f"{h['step']}: {h['mean']:.2f}" for h in entry["history"])
     steps = config.get("max_steps") or "epochs " + str(config.get("epochs"))
+    if config.get("stop_at"):
+        steps = f"{steps} (stopped at {config['stop_at']})"
+    if best.get("seed") == "soup":
+        seeds = sorted({h["seed"] for h in entry["history"] if h["seed"] != "soup"})
+        per_seed = [max((h for h in entry["history"] if h["seed"] == s), key=lambda h: h["mean"]) for s in seeds]
+        curve = ", ".join(f"seed {h['seed']}: {h['mean']:.2f} ({h['step']})" for h in per_seed)
+        best = {**best, "step": f"soup of {len(seeds)} seeds' best"}
+    else:
+        curve = ", ".join(f"{h['step']}: {h['mean']:.2f}" for h in entry["history"])
     return (f"| {entry['run']} | {config['base']} | {config.get('train_layers') or 'all'} | "
             f"{config.get('hard_negatives', 0)} | {config.get('lexical_negatives', 0)} | "
             f"{config.get('alt_label_rate', 0)} | {config['lr']} | "

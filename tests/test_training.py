@@ -60,10 +60,10 @@ def test_lexical_negatives_share_a_word_and_are_never_gold(model_and_tokenizer):
     assert set(columns) - {"Docker", "bake bread"} and not mask.any()
 
 
-def _tiny_data(folder):
+def _tiny_data(folder, pairs=None):
     folder.mkdir()
-    pairs = [("Experience with PostgreSQL.", "PostgreSQL"), ("Fluent German.", "German"),
-             ("You mentor juniors.", "provide mentorship"), ("Excel wizardry.", "use spreadsheets software")] * 4
+    pairs = pairs or [("Experience with PostgreSQL.", "PostgreSQL"), ("Fluent German.", "German"),
+                      ("You mentor juniors.", "provide mentorship"), ("Excel wizardry.", "use spreadsheets software")] * 4
     with gzip.open(folder / "train.jsonl.gz", "wt", encoding="utf-8") as handle:
         for text, skill in pairs:
             handle.write(json.dumps({"text": text, "skills": [skill], "source": "test"}) + "\n")
@@ -86,11 +86,46 @@ def test_killed_and_resumed_run_equals_an_uninterrupted_one(tmp_path):
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
 
 
+def test_a_stopped_run_keeps_the_schedule_and_a_soup_averages_its_seeds(tmp_path):
+    from safetensors.torch import load_file
+
+    data = _tiny_data(tmp_path / "data")
+    settings = dict(data=str(data), batch_size=4, max_steps=4, eval_every=100, save_every=1, validation=[], threads=1)
+    whole = train(TrainConfig(out=str(tmp_path / "whole"), **settings))
+    # stop_at ends the run at step 2 of the 4-step schedule: resumed without it, it ends where the whole run does
+    stopped = train(TrainConfig(out=str(tmp_path / "stopped"), stop_at=2, **settings))
+    assert stopped["step"] == 2 and whole["step"] == 4
+    train(TrainConfig(out=str(tmp_path / "stopped"), **settings), resume=True)
+    a = torch.load(tmp_path / "whole" / "checkpoint.pt", weights_only=False)["model"]
+    b = torch.load(tmp_path / "stopped" / "checkpoint.pt", weights_only=False)["model"]
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+    # the tiny data's batches hold one text four times (a zero loss): the soup needs batches that mix skills
+    data = _tiny_data(tmp_path / "mixed", [(f"You know {skill} well ({n}).", skill) for n in range(2) for skill in
+                                           ("PostgreSQL", "German", "Docker", "Python", "Excel", "Git", "Java", "Go")])
+    settings["data"] = str(data)
+    soup = train(TrainConfig(out=str(tmp_path / "soup"), stop_at=2, soup=2, seed=3, **settings))
+    out = tmp_path / "soup"
+    seeds = [load_file(out / f"seed-{seed}" / "best" / "model.safetensors") for seed in (3, 4)]
+    averaged = load_file(out / "best" / "model.safetensors")
+    moved = [k for k in averaged if not torch.equal(seeds[0][k], seeds[1][k])]
+    assert moved  # the two seeds trained differently, and the soup is their mean
+    assert all(torch.allclose(averaged[k], (seeds[0][k] + seeds[1][k]) / 2) for k in averaged)
+    history = json.loads((out / "history.json").read_text())
+    assert [h["seed"] for h in history] == [3, 4, "soup"] and soup["best"]["seed"] == "soup"
+    assert "average of the best models of 2" in json.loads((out / "best" / "config.json").read_text())["training"]
+    with pytest.raises(FileExistsError):
+        train(TrainConfig(out=str(out), stop_at=2, soup=2, seed=3, **settings))
+    again = train(TrainConfig(out=str(out), stop_at=2, soup=2, seed=3, **settings), resume=True)  # nothing to train
+    assert again["step"] == 2 and torch.equal(load_file(out / "best" / "model.safetensors")[moved[0]],
+                                              averaged[moved[0]])
+
+
 def test_cli_smoke_run_saves_a_loadable_model(tmp_path):
     data = _tiny_data(tmp_path / "data")
     out = tmp_path / "run"
     done = run_cli("train", "--data", data, "--out", out, "--batch-size", "4", "--max-steps", "2", "--sources", "test",
-                   "--eval-every", "100", "--threads", "1", "--device", "cpu")
+                   "--eval-every", "100", "--threads", "1", "--device", "cpu", "--soup", "1")
     assert done.returncode == 0, done.stderr.decode()[-3000:]
     history = json.loads((out / "history.json").read_text())
     assert history[-1]["step"] == 2 and set(history[-1]["rp@5"]) == {"tech", "house"}

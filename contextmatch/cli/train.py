@@ -9,7 +9,7 @@ from pathlib import Path
 # recipe settings that a flag of the same name overrides (besides --base and --sources)
 RECIPE_OVERRIDES = (("batch-size", int), ("lr", float), ("epochs", float), ("max-steps", int), ("eval-every", int),
                     ("max-text-length", int), ("scale", float), ("train-layers", int), ("hard-negatives", int),
-                    ("lexical-negatives", int), ("alt-label-rate", float))
+                    ("lexical-negatives", int), ("alt-label-rate", float), ("stop-at", int), ("soup", int))
 
 
 def register(commands) -> None:
@@ -34,7 +34,8 @@ def register(commands) -> None:
                     "and HOUSE validation, keeps the best model in OUT/best, checkpoints for --resume.",
         epilog="recipes (all train on every source but the ESCO alternative labels, see results/ablation;\n"
                "runs compared in results/training):\n"
-               "  cpu = all-MiniLM-L6-v2 fully fine-tuned, batch 64, 900 steps (2 CPU cores, about 18 minutes);\n"
+               "  cpu = all-MiniLM-L6-v2 fully fine-tuned, batch 64, the first 300 steps of a 900-step schedule,\n"
+               "        six seeds (OUT/seed-K) averaged into OUT/best (2 CPU cores, about 30 minutes);\n"
                "  gpu = all-mpnet-base-v2, batch 128, 3 epochs;\n"
                "  cpu-mpnet = all-mpnet-base-v2 with its top 2 layers trained, batch 64, 300 steps\n"
                "              (2 CPU cores, about 21 minutes; lower validation than cpu).",
@@ -74,6 +75,8 @@ def _train(args) -> int:
                          threads=args.threads, **settings)
     state = train(config, resume=args.resume)
     best = state["best"]
-    print(f"done: {state['step']} steps in {state['seconds'] / 60:.1f} min; best validation RP@5 {best['rp@5']} "
-          f"at step {best['step']} -> {Path(args.out) / 'best'}")
+    kept = (f"the average of {config.soup} seeds' best models" if config.soup > 1 else f"step {best['step']}")
+    steps = f"{config.soup} x {state['step']}" if config.soup > 1 else state["step"]
+    print(f"done: {steps} steps in {state['seconds'] / 60:.1f} min; validation RP@5 {best['rp@5']} of "
+          f"{kept} -> {Path(args.out) / 'best'}")
     return 0

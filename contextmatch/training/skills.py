@@ -5,7 +5,8 @@ batch; cross-entropy over ``scale * score`` pulls a text to its own skill. A ski
 one column, and a text's other gold skills are masked out, so no true skill is ever a negative. Options: hard
 negatives (a positive skill's nearest other skills as extra columns), lexical negatives (skills that share a word
 or a word stem with the text, are close to it for the starting model, and are not its gold: *dock operations* for a
-Docker sentence) and training only the top layers. Training is
+Docker sentence), training only the top layers, stopping early on a longer learning-rate schedule (``stop_at``) and
+averaging several seeds (``soup``, :mod:`contextmatch.training.soup`). Training is
 deterministic for a seed, validates RP@5 on TECH and HOUSE validation periodically, keeps the best model, and saves a
 checkpoint that ``--resume`` continues from after a kill.
 """
@@ -31,9 +32,10 @@ from ..skills.selection import content_words, label_overlap, stems, words
 # validation RP@5 without them, over two seeds each against four seeds with them: results/ablation/README.md).
 RECIPE_SOURCES = ["esco-description", "template", "skillskape", "skillspan"]
 RECIPES = {
-    # 2 CPU cores, 18 minutes: all-MiniLM-L6-v2 fully fine-tuned on 900 batches (about 1.2 epochs).
+    # 2 CPU cores, about 30 minutes: all-MiniLM-L6-v2 fully fine-tuned with six seeds, each on the first 300 steps
+    # of a 900-step schedule, their best models averaged (a soup, .soup; results/training/README.md).
     "cpu": dict(base="all-MiniLM-L6-v2", sources=RECIPE_SOURCES, batch_size=64, lr=5e-5, max_steps=900,
-                max_text_length=48, eval_every=150),
+                max_text_length=48, eval_every=150, stop_at=300, soup=6),
     # one GPU: the paper's base.
     "gpu": dict(base="all-mpnet-base-v2", sources=RECIPE_SOURCES, batch_size=128, lr=2e-5, epochs=3.0,
                 max_text_length=96, eval_every=500),
@@ -53,6 +55,8 @@ class TrainConfig:
     lr: float = 5e-5
     epochs: float = 1.0
     max_steps: int | None = None
+    stop_at: int | None = None  # end the run after this step; the learning-rate schedule still spans max_steps
+    soup: int = 1  # train this many seeds (seed, seed + 1, ...) and average their best models (.soup)
     max_text_length: int = 64
     scale: float = 20.0
     skill_weight: float = 0.0  # weight of the skill-skill term (pooled alt label vs pooled preferred label)
@@ -298,6 +302,8 @@ def windowed_scores(model, tokenizer, sentences: list[str], skills: torch.Tensor
 def validate(model, tokenizer, benchmarks: list[str]) -> dict[str, float]:
     """RP@5 (percent) on the validation split of each benchmark, with the current weights; long sentences are
     split into windows as ``contextmatch evaluate`` does."""
+    if not benchmarks:
+        return {}
     model.eval()
     esco = load_esco()
     skills = model.embed_skill_labels(tokenizer, esco.skill_labels)
@@ -350,8 +356,14 @@ def _save_checkpoint(path: Path, model, optimizer, scheduler, state: dict) -> No
 
 
 def train(config: TrainConfig, resume: bool = False) -> dict:
-    """Train, validating every ``eval_every`` steps; the best model by mean RP@5 goes to ``<out>/best``."""
+    """Train, validating every ``eval_every`` steps; the best model by mean RP@5 goes to ``<out>/best``. With
+    ``config.soup`` above 1, train that many seeds and average them (:func:`contextmatch.training.soup.train_soup`)."""
     from ..models import load_model
+
+    if config.soup > 1:
+        from .soup import train_soup
+
+        return train_soup(config, resume)
 
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -378,6 +390,7 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
     parameters = freeze_lower_layers(model, config.train_layers) if config.train_layers else list(model.parameters())
     steps_per_epoch = len(records) // config.batch_size
     total = config.max_steps or max(1, int(steps_per_epoch * config.epochs))
+    end = min(total, config.stop_at or total)
     optimizer = torch.optim.AdamW(parameters, lr=config.lr, weight_decay=0.01)
     warmup = max(1, int(config.warmup * total))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -390,10 +403,10 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
         scheduler.load_state_dict(saved["scheduler"])
         state = saved["state"]
     (out / "train_config.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
-    bar = tqdm(total=total, initial=state["step"], desc="Training", unit="step", file=sys.stderr)
+    bar = tqdm(total=end, initial=state["step"], desc=f"Training (seed {config.seed})", unit="step", file=sys.stderr)
     started = time.time() - state["seconds"]
     epoch_batches: dict[int, list[list[int]]] = {}
-    while state["step"] < total:
+    while state["step"] < end:
         step = state["step"]
         epoch, position = divmod(step, steps_per_epoch)
         if epoch not in epoch_batches:  # the same batches again after a resume
@@ -412,7 +425,7 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
         state["seconds"] = time.time() - started
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.3f}")
-        finished = state["step"] == total
+        finished = state["step"] == end
         if state["step"] % config.eval_every == 0 or finished:
             scores = validate(model, tokenizer, config.validation)
             mean = round(sum(scores.values()) / len(scores), 2) if scores else 0.0  # no validation: keep the last
