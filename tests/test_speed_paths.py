@@ -101,11 +101,16 @@ def test_batches_are_length_bucketed(extractor):
 
 
 def _assert_close_at_the_top(reference, scores, tolerance):
-    """Scores of each sentence's top 5 reference skills within ``tolerance``, a fifth of it on average overall."""
-    top = reference.topk(5, dim=1).indices
-    assert (scores.gather(1, top) - reference.gather(1, top)).abs().max() < tolerance
+    """Scores of each sentence's top 5 reference skills within ``tolerance``, a fifth of it on average overall; the
+    same best skill wherever the reference's best leads its second by more than a tenth of ``tolerance`` (a near tie,
+    such as 0.5948 against 0.5944 for "Team player." with the shipped model, may swap), else one of its top 5."""
+    top = reference.topk(5, dim=1)
+    assert (scores.gather(1, top.indices) - top.values).abs().max() < tolerance
     assert (scores - reference).abs().mean() < tolerance / 5
-    assert torch.equal(reference.argmax(dim=1), scores.argmax(dim=1))
+    clear = (top.values[:, 0] - top.values[:, 1]) > tolerance / 10
+    best = scores.argmax(dim=1)
+    assert torch.equal(best[clear], top.indices[clear, 0]) and clear.sum() >= len(clear) // 2
+    assert (top.indices == best.unsqueeze(1)).any(dim=1).all()
 
 
 @pytest.mark.parametrize("quantize,tolerance", [("int8", 0.08), ("bf16", 0.01)])
