@@ -75,8 +75,10 @@ def _train(args) -> int:
                          threads=args.threads, **settings)
     state = train(config, resume=args.resume)
     best = state["best"]
-    kept = (f"the average of {config.soup} seeds' best models" if config.soup > 1 else f"step {best['step']}")
-    steps = f"{config.soup} x {state['step']}" if config.soup > 1 else state["step"]
+    if config.soup > 1:
+        steps, kept = f"{config.soup} x {state['step']}", f"the average of {config.soup} seeds' best models"
+    else:
+        steps, kept = state["step"], f"step {best['step']}"
     print(f"done: {steps} steps in {state['seconds'] / 60:.1f} min; validation RP@5 {best['rp@5']} of "
           f"{kept} -> {Path(args.out) / 'best'}")
     return 0

@@ -355,6 +355,25 @@ def _save_checkpoint(path: Path, model, optimizer, scheduler, state: dict) -> No
     partial.replace(path)  # atomic: a kill never leaves a broken checkpoint
 
 
+def run_folder(path: str | Path, resume: bool) -> Path:
+    """The run's output folder, created; a folder with files in it only when resuming."""
+    out = Path(path)
+    if out.exists() and any(out.iterdir()) and not resume:
+        raise FileExistsError(f"{out} is not empty: pass --resume to continue its run, or choose a new --out")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def mean_rp(scores: dict[str, float]) -> float:
+    """The mean validation RP@5 over benchmarks, rounded as the history stores it; 0 without validation (then the
+    last model is kept).
+
+    >>> mean_rp({"tech": 70.0, "house": 61.0}), mean_rp({})
+    (65.5, 0.0)
+    """
+    return round(sum(scores.values()) / len(scores), 2) if scores else 0.0
+
+
 def train(config: TrainConfig, resume: bool = False) -> dict:
     """Train, validating every ``eval_every`` steps; the best model by mean RP@5 goes to ``<out>/best``. With
     ``config.soup`` above 1, train that many seeds and average them (:func:`contextmatch.training.soup.train_soup`)."""
@@ -368,11 +387,8 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
     if config.threads:
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
-    out = Path(config.out)
+    out = run_folder(config.out, resume)
     checkpoint = out / "checkpoint.pt"
-    if out.exists() and any(out.iterdir()) and not resume:
-        raise FileExistsError(f"{out} is not empty: pass --resume to continue its run, or choose a new --out")
-    out.mkdir(parents=True, exist_ok=True)
     records = read_pairs(config.data, config.sources)
     model, tokenizer = load_model(config.base, config.device)
     model.config.attend_special_tokens = config.attend_special_tokens
@@ -428,7 +444,7 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
         finished = state["step"] == end
         if state["step"] % config.eval_every == 0 or finished:
             scores = validate(model, tokenizer, config.validation)
-            mean = round(sum(scores.values()) / len(scores), 2) if scores else 0.0  # no validation: keep the last
+            mean = mean_rp(scores)
             state["history"].append({"step": state["step"], "rp@5": scores, "mean": mean,
                                      "seconds": round(state["seconds"])})
             bar.write(f"step {state['step']}: validation RP@5 {scores} (mean {mean})")

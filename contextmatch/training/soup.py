@@ -55,12 +55,9 @@ def train_soup(config, resume: bool = False) -> dict:
     """Train ``config.soup`` seeds of ``config`` and average their best models into ``<out>/best``; returns the
     soup's state (``step``, ``seconds``, ``best``, ``history``) like :func:`contextmatch.training.skills.train`."""
     from ..models import load_model
-    from .skills import train, validate
+    from .skills import mean_rp, run_folder, train, validate
 
-    out = Path(config.out)
-    if out.exists() and any(out.iterdir()) and not resume:
-        raise FileExistsError(f"{out} is not empty: pass --resume to continue its run, or choose a new --out")
-    out.mkdir(parents=True, exist_ok=True)
+    out = run_folder(config.out, resume)
     (out / "train_config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2) + "\n")
     seeds = [config.seed + k for k in range(config.soup)]
     history, seconds = [], 0.0
@@ -76,7 +73,7 @@ def train_soup(config, resume: bool = False) -> dict:
     model, tokenizer = load_model(str(best), config.device)
     scores = validate(model, tokenizer, config.validation)
     entry = {"seed": "soup", "step": state["step"], "rp@5": scores,
-             "mean": round(sum(scores.values()) / len(scores), 2) if scores else 0.0, "seconds": round(seconds)}
+             "mean": mean_rp(scores), "seconds": round(seconds)}
     (best / "validation.json").write_text(json.dumps(entry, indent=2) + "\n")
     history.append(entry)
     (out / "history.json").write_text(json.dumps(history, indent=2) + "\n")
