@@ -132,7 +132,8 @@ CONFIGS = [
     Config("all-labels-pool", "ConTeXT-match fp32 with every label of a skill (--skill-labels all --label-pool 100)",
            lambda: SkillExtractor(skill_labels="all", label_pool=100)),
     Config("onnx", "ConTeXT-match: + ONNX Runtime encoder, fp32", lambda: SkillExtractor(backend="onnx")),
-    Config("default", "ConTeXT-match default (CLI --quantize auto): + int8 encoder, torch dynamic quantization",
+    Config("default", "ConTeXT-match default (CLI --quantize auto): + int8 encoder, torch dynamic quantization "
+                      "(feed-forward outputs float32)",
            lambda: SkillExtractor(quantize="auto")),
     Config("torch-bf16", "ConTeXT-match: + bf16 encoder, torch autocast", lambda: SkillExtractor(quantize="bf16")),
     Config("onnx-int8", "ConTeXT-match: + int8 encoder, ONNX Runtime", lambda: SkillExtractor(backend="onnx",

@@ -5,7 +5,8 @@ half (the ``report`` half stays unseen by every choice), with a paired bootstrap
         --out results/training/lexical_negatives.json
 
 Each model ranks every ESCO skill by its preferred label (what ``extract`` ranks by default, float32, the harness's
-windows). A query's RP@5 is from the harness's metric; the pooled figure is the mean over all queries, so Skill-XL's
+windows), or with ``--label-pool N`` by every label of its N best skills (``--skill-labels all --label-pool N``, the
+default aggregation), for a model trained for that scoring. A query's RP@5 is from the harness's metric; the pooled figure is the mean over all queries, so Skill-XL's
 ``select`` queries weigh as many as they are. The ``ci95`` of a model is that of its pooled RP@5 minus the first
 model's, over 2,000 resamples of the queries of each benchmark (seed 0).
 """
@@ -51,15 +52,17 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("models", nargs="+", help="model folders; the first is the reference")
     parser.add_argument("--out", type=Path, required=True, help="results JSON")
+    parser.add_argument("--label-pool", type=int, help="rank by every label of the N best skills (default: preferred)")
     args = parser.parse_args(argv)
+    scoring = dict(skill_labels="all", label_pool=args.label_pool) if args.label_pool else {}
     labels = load_esco().skill_labels
     with tempfile.TemporaryDirectory() as tmp:
         benchmarks = {"tech validation": load_benchmark("tech", "validation", set(labels)),
                       "house validation": load_benchmark("house", "validation", set(labels)),
                       "skill-xl select": load_benchmark(str(select_half_csv(Path(tmp))), "select", set(labels))}
     metric = load_metric()
-    per_query = {m: [torch.tensor(per_query_rp(score_matrix(System("contextmatch", m), b.sentences), b.gold, labels,
-                                               metric)) for b in benchmarks.values()]
+    per_query = {m: [torch.tensor(per_query_rp(score_matrix(System("contextmatch", m, **scoring), b.sentences),
+                                               b.gold, labels, metric)) for b in benchmarks.values()]
                  for m in args.models}
     pooled = bootstrap(per_query, ROUNDS, seed=0)  # the same resamples for every model: paired differences
     reference = args.models[0]
@@ -73,7 +76,9 @@ def main(argv=None) -> int:
         print(f"{model:<40} pooled {rows[-1]['pooled_rp@5']:6.2f}  " +
               "  ".join(f"{name} {rows[-1][name]:6.2f}" for name in benchmarks) +
               f"  minus reference 95% [{low:+.2f}, {high:+.2f}]")
-    result = {"command": "python scripts/compare_training_runs.py " + " ".join(args.models) + f" --out {args.out}",
+    pool = f" --label-pool {args.label_pool}" if args.label_pool else ""
+    result = {"command": "python scripts/compare_training_runs.py " + " ".join(args.models) + f" --out {args.out}" + pool,
+              "skill_labels": f"all, pool {args.label_pool}" if args.label_pool else "preferred",
               "date": datetime.date.today().isoformat(), "queries": {n: len(b.sentences) for n, b in benchmarks.items()},
               "reference": reference, "noise": f"paired bootstrap over queries, {ROUNDS} resamples, seed 0",
               "models": rows}

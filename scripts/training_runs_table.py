@@ -28,17 +28,29 @@ def record(run: Path) -> dict:
     return {"run": run.name, "config": config, "history": history, "best": best}
 
 
+def other_options(config: dict) -> str:
+    """The run's settings that have no column of their own, as ``contextmatch train`` options.
+
+    >>> other_options({"repeat": {"skillspan": 5}, "train_labels": 3, "label_mix": 0.4}), other_options({})
+    ('--repeat skillspan=5 --train-labels 3 --label-mix 0.4', '')
+    """
+    options = [f"--repeat {' '.join(f'{s}={n}' for s, n in config['repeat'].items())}"] if config.get("repeat") else []
+    if config.get("train_labels"):
+        options.append(f"--train-labels {config['train_labels']} --label-mix {config.get('label_mix', 0.4)}")
+    return " ".join(options)
+
+
 def row(entry: dict) -> str:
     """One table row: what the run changed and its best validation RP@5.
 
     >>> row({"run": "r", "config": {"base": "b", "lr": 1e-4, "max_steps": 9, "batch_size": 64},
     ...      "best": {"step": 3, "rp@5": {"tech": 70.0, "house": 60.0}, "mean": 65.0},
     ...      "history": [{"step": 3, "mean": 65.0, "seconds": 60}]})
-    '| r | b | all | 0 | 0 | 0 | 0.0001 | 64 | 3 of 9 | 70.00 | 60.00 | **65.00** | 3: 65.00 | 1.0 |'
+    '| r | b | all | 0 | 0 | 0 |  | 0.0001 | 64 | 3 of 9 | 70.00 | 60.00 | **65.00** | 3: 65.00 | 1.0 |'
     >>> row({"run": "s", "config": {"base": "b", "lr": 1e-4, "max_steps": 9, "stop_at": 6, "batch_size": 64},
     ...      "best": {"seed": "soup", "step": 6, "rp@5": {"tech": 71.0, "house": 61.0}, "mean": 66.0},
     ...      "history": [{"seed": 0, "step": 3, "mean": 65.0, "seconds": 60}, {"seed": 1, "step": 6, "mean": 64.0,
-    ...                  "seconds": 60}, {"seed": "soup", "step": 6, "mean": 66.0, "seconds": 120}]}).split(" | ")[8:]
+    ...                  "seconds": 60}, {"seed": "soup", "step": 6, "mean": 66.0, "seconds": 120}]}).split(" | ")[9:]
     ["soup of 2 seeds' best of 9 (stopped at 6)", '71.00', '61.00', '**66.00**', 'seed 0: 65.00 (3), seed 1: 64.00 (6)', '2.0 |']
     """
     config, best = entry["config"], entry["best"]
@@ -54,16 +66,17 @@ def row(entry: dict) -> str:
         curve = ", ".join(f"{h['step']}: {h['mean']:.2f}" for h in entry["history"])
     return (f"| {entry['run']} | {config['base']} | {config.get('train_layers') or 'all'} | "
             f"{config.get('hard_negatives', 0)} | {config.get('lexical_negatives', 0)} | "
-            f"{config.get('alt_label_rate', 0)} | {config['lr']} | "
+            f"{config.get('alt_label_rate', 0)} | {other_options(config)} | {config['lr']} | "
             f"{config['batch_size']} | {best['step']} of "
             f"{steps} | {best['rp@5']['tech']:.2f} | {best['rp@5']['house']:.2f} | **{best['mean']:.2f}** | {curve} | "
             f"{entry['history'][-1]['seconds'] / 60:.1f} |")
 
 
 def table(entries: list[dict]) -> str:
-    header = ("| run | base | trained layers | hard negatives (k) | lexical negatives (k) | alt-label rate | lr | batch | "
+    header = ("| run | base | trained layers | hard negatives (k) | lexical negatives (k) | alt-label rate | other options | lr | "
+              "batch | "
               "best step | TECH val RP@5 | HOUSE val RP@5 | mean | mean at each validation | minutes |\n"
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     return "\n".join([header] + [row(e) for e in entries])
 
 

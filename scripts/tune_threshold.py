@@ -1,9 +1,10 @@
-"""Choose the extraction score threshold of a model on the Skill-XL validation split.
+"""Choose the extraction score threshold of a model on the ``select`` half of the Skill-XL validation split.
 
     python scripts/tune_threshold.py --model all-MiniLM-L6-v2
 
 Skill-XL validation is the one split with whole ads, including the sentences that mention no skill, so it is the
-one that tells how high the bar must be. For each candidate threshold t the pipeline reports, per sentence, the top
+one that tells how high the bar must be. Only its ``select`` ads are read (``--half all`` reads every ad): the
+``report`` half stays unseen by every choice, as in ``tune_selection.py``. For each candidate threshold t the pipeline reports, per sentence, the top
 k skills scoring at least t; the chosen t maximises micro-F1 of the reported (sentence, skill) pairs against the
 gold pairs. Writes results/thresholds/<model>.json.
 """
@@ -22,16 +23,21 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from contextmatch.evaluation.benchmarks import NAMED  # noqa: E402
+from contextmatch.evaluation.extraction import skill_xl_halves  # noqa: E402
 from contextmatch.skills.extractor import DEFAULT_TOP_K, SkillExtractor  # noqa: E402
 
 
-def skill_xl_sentences() -> tuple[list[str], list[set[str]]]:
-    """Every Skill-XL validation sentence (with or without gold) and its gold label set."""
+def skill_xl_sentences(half: str = "select") -> tuple[list[str], list[set[str]]]:
+    """Every Skill-XL validation sentence (with or without gold) of the ads of ``half`` (``select``, ``report`` or
+    ``all``) and its gold label set."""
     import csv
 
+    halves = skill_xl_halves()
     gold: dict[tuple[str, str], set[str]] = {}
     with open(NAMED["skill-xl"]["validation"], encoding="utf-8", newline="") as handle:
         for row in csv.DictReader(handle):
+            if half != "all" and halves.get(row["ID"]) != half:
+                continue
             labels = gold.setdefault((row["ID"], row["sentence"]), set())
             if row["relevant"] == "True" and row["skill"].strip():
                 labels.add(row["skill"].strip())
@@ -57,8 +63,10 @@ def main(argv=None) -> int:
     parser.add_argument("--model", help="model folder or base name (default: the shipped default model)")
     parser.add_argument("--top-k", type=int, default=DEFAULT_TOP_K)
     parser.add_argument("--name", help="results file name (default: the model's folder name)")
+    parser.add_argument("--half", choices=("select", "report", "all"), default="select",
+                        help="Skill-XL validation ads to tune on (default: select)")
     args = parser.parse_args(argv)
-    sentences, gold = skill_xl_sentences()
+    sentences, gold = skill_xl_sentences(args.half)
     extractor = SkillExtractor(args.model)
     scores = extractor.score_sentences(sentences, progress=True)
     top = scores.topk(args.top_k, dim=1)
@@ -71,6 +79,7 @@ def main(argv=None) -> int:
         "model": name,
         "benchmark": "skill-xl",
         "split": "validation",
+        "half": args.half,
         "top_k": args.top_k,
         "n_sentences": len(sentences),
         "n_gold_pairs": sum(len(g) for g in gold),
@@ -80,7 +89,8 @@ def main(argv=None) -> int:
         "f1": round(best[3], 4),
         "curve": [{"threshold": t, "precision": round(p, 4), "recall": round(r, 4), "f1": round(f, 4)}
                   for t, p, r, f in curve],
-        "command": "python scripts/tune_threshold.py" + (f" --model {args.model}" if args.model else ""),
+        "command": "python scripts/tune_threshold.py" + (f" --model {args.model}" if args.model else "")
+                   + (f" --half {args.half}" if args.half != "select" else ""),
     }
     out = ROOT / "results" / "thresholds" / (re.sub(r"[^A-Za-z0-9.-]+", "-", args.name or Path(name).name) + ".json")
     out.parent.mkdir(parents=True, exist_ok=True)

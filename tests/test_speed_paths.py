@@ -123,6 +123,36 @@ def test_quantized_encoders_score_close_to_float32(model_and_tokenizer, extracto
     assert torch.equal(reduced.skill_embeddings, extractor.skill_embeddings)
 
 
+def test_int8_keeps_the_feed_forward_outputs_in_float32(model_and_tokenizer):
+    from contextmatch.skills.quantize import quantize_int8
+
+    model = model_and_tokenizer[0]
+    linear = {n: m for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
+    quantized = dict(quantize_int8(model).named_modules())
+    kept = sorted(n for n in linear if type(quantized[n]) is torch.nn.Linear)
+    assert kept and kept == sorted(n for n in linear if n.endswith(".output.dense") and "attention" not in n)
+    assert all(type(quantized[n]) is not torch.nn.Linear for n in linear if n not in kept)  # the rest is int8
+
+
+def test_int8_activation_scales_cover_only_a_few_windows(model_and_tokenizer):
+    from contextmatch.skills.quantize import INT8_WINDOWS, SentenceEncoder, quantize_int8
+
+    model, tokenizer = model_and_tokenizer
+    texts = [f"Window {i}: " + "experience with Python and SQL " * (1 + i % 5) for i in range(INT8_WINDOWS + 5)]
+    texts[-1] = "A much longer window that sets the padding of the whole batch, " * 4
+    batch = tokenizer(texts, padding=True, return_tensors="pt")
+    encoder = SentenceEncoder(quantize_int8(model), "int8")
+    with torch.no_grad():
+        whole = encoder(batch["input_ids"], batch["attention_mask"])
+        first = tokenizer(texts[:INT8_WINDOWS], padding=True, return_tensors="pt")
+        alone = encoder(first["input_ids"], first["attention_mask"])
+    width = alone.shape[1]
+    # the first group's scores do not depend on the windows after it, nor on the batch's wider padding
+    assert whole.shape[:2] == batch["input_ids"].shape and width < whole.shape[1]
+    assert torch.allclose(whole[:INT8_WINDOWS, :width], alone, atol=1e-5)
+    assert not whole[:INT8_WINDOWS, width:].any()
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not HAS_ORT, reason="the onnx extra is not installed")
 @pytest.mark.parametrize("quantize,tolerance", [(None, 1e-4), ("int8", 0.08)])

@@ -9,7 +9,7 @@ import torch
 
 from conftest import ROOT, run_cli
 from contextmatch.training.skills import (
-    TrainConfig, batch_targets, lexical_negatives, r_precision_at_k, shares_a_word, skill_skill_loss, train,
+    TrainConfig, batch_targets, contrastive_loss, lexical_negatives, read_pairs, r_precision_at_k, shares_a_word, skill_skill_loss, train,
 )
 from contextmatch.training.skill_data import benchmark_sentences, build_training_data, content_md5, normalise
 
@@ -179,6 +179,7 @@ def test_recipe_sources_exist_in_the_training_data(tmp_path):
     stats = json.loads(open("training_data/v1/stats.json").read())
     for recipe in RECIPES.values():
         assert set(recipe["sources"]) <= set(stats["by_source"])
+        assert set(recipe.get("repeat", {})) <= set(recipe["sources"])
 
 
 def test_training_rp_at_5_agrees_with_the_metric_module():
@@ -207,6 +208,35 @@ def test_skill_skill_term_and_special_token_policy_train_and_save(tmp_path, mode
                               validation=[], threads=1, device="cpu", skill_weight=1.0, attend_special_tokens=False))
     assert state["step"] == 2
     assert json.loads((tmp_path / "run" / "best" / "config.json").read_text())["attend_special_tokens"] is False
+
+
+def test_every_label_objective_scores_a_skill_through_its_alternative_labels(tmp_path, model_and_tokenizer):
+    model, tokenizer = model_and_tokenizer
+    batch = [{"text": "We run Postgres in production.", "skills": ["PostgreSQL"]},
+             {"text": "Fluent German.", "skills": ["German"]}]
+    alts = {"PostgreSQL": ("Postgres",), "German": ("German language",)}
+    preferred, every = (TrainConfig(data="", out="", train_labels=k, label_mix=0.0) for k in (0, 1))
+    with torch.no_grad():
+        plain, aggregated = (contrastive_loss(model.eval(), tokenizer, batch, random.Random(0), config, alts)
+                             for config in (preferred, every))
+    assert aggregated < plain  # "Postgres" is the text's own word: the best label lifts the gold column
+    data = _tiny_data(tmp_path / "data")
+    state = train(TrainConfig(data=str(data), out=str(tmp_path / "run"), batch_size=4, max_steps=2, eval_every=100,
+                              validation=[], threads=1, device="cpu", train_labels=2))
+    assert state["step"] == 2 and (tmp_path / "run" / "best" / "config.json").exists()
+
+
+def test_repeat_oversamples_a_source_and_rejects_an_unknown_one(tmp_path, capsys):
+    from contextmatch.cli.main import build_parser
+
+    data = _tiny_data(tmp_path / "data")
+    assert len(read_pairs(data)) == 16 and len(read_pairs(data, repeat={"test": 3})) == 48
+    with pytest.raises(ValueError, match="not in the training data"):
+        read_pairs(data, repeat={"skillspan": 2})
+    assert build_parser().parse_args(["train", "--out", "o", "--repeat", "skillspan=5"]).repeat == [("skillspan", 5)]
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--out", "o", "--repeat", "skillspan=0"])
+    assert "SOURCE=N" in capsys.readouterr().err
 
 
 def test_training_validation_equals_the_evaluation_harness(model_and_tokenizer):

@@ -1,8 +1,10 @@
 """Reduced-precision sentence encoders that keep the token embeddings ConTeXT scoring needs.
 
 ``int8``: the encoder's Linear layers with int8 weights (per output channel) and int8 activations quantized per
-call (torch dynamic quantization, fbgemm kernels; CPU only). The activation scale is taken over the whole batch, so
-a sentence's scores can move slightly with its batch. ``bf16``: the encoder runs under bfloat16 autocast; fast on
+call (torch dynamic quantization, fbgemm kernels; CPU only), except the layers that project down (the feed-forward
+output, which reads the activation's outliers: a per-tensor int8 scale loses the rest of its values), which stay
+float32. The activation scale is taken over at most :data:`INT8_WINDOWS` windows at a time (one outlier sets the
+scale of every value quantized with it), so a sentence's scores can move slightly with its neighbours. ``bf16``: the encoder runs under bfloat16 autocast; fast on
 CPUs with AVX512-BF16 or AMX and on GPUs, slower than float32 elsewhere.
 
 The skill matrix is always the float32 model's (cached once); only sentences go through the reduced encoder, and
@@ -27,6 +29,7 @@ QUANTIZE_MODES = ("int8", "bf16")
 BACKENDS = ("torch", "onnx")
 AUTO = "auto"
 INT8_ENGINES = ("x86", "fbgemm", "qnnpack", "onednn")  # torch's quantized CPU engines that run dynamic int8 Linear
+INT8_WINDOWS = 16  # windows that share an int8 activation scale (scripts/int8_layouts.py)
 
 
 def resolve_quantize(mode: str | None, backend: str = "torch", device: str = "cpu") -> str | None:
@@ -60,15 +63,27 @@ class SentenceEncoder(nn.Module):
     """``(input_ids, attention_mask) -> float32 token embeddings``: ``model.encode_sentences`` in float32, with
     an int8 encoder, or under bfloat16 autocast."""
 
-    def __init__(self, model: nn.Module, mode: str | None = None):
+    def __init__(self, model: nn.Module, mode: str | None = None, int8_windows: int | None = INT8_WINDOWS):
         super().__init__()
-        self.model, self.mode = model, mode
+        self.model, self.mode, self.int8_windows = model, mode, int8_windows
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         if self.mode == "bf16":
             with torch.autocast(input_ids.device.type, dtype=torch.bfloat16):
                 return self.model.encode_sentences(input_ids, attention_mask).float()
+        if self.mode == "int8" and self.int8_windows and len(input_ids) > self.int8_windows:
+            return torch.cat([self._trimmed(ids, mask, input_ids.shape[1]) for ids, mask in
+                              zip(input_ids.split(self.int8_windows), attention_mask.split(self.int8_windows))])
         return self.model.encode_sentences(input_ids, attention_mask).float()
+
+    def _trimmed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, width: int) -> torch.Tensor:
+        """Token embeddings of a few windows, encoded without the padding they do not need (padding would join the
+        activation scale), padded back with zeros to ``width`` tokens."""
+        used = int(attention_mask.sum(dim=1).max())
+        if attention_mask[:, used:].any():  # padded on the left: nothing to trim
+            used = width
+        states = self.model.encode_sentences(input_ids[:, :used], attention_mask[:, :used]).float()
+        return nn.functional.pad(states, (0, 0, 0, width - used))
 
 
 def sentence_encoder(model, mode: str | None = None, backend: str = "torch"):
@@ -96,10 +111,25 @@ def sentence_encoder(model, mode: str | None = None, backend: str = "torch"):
     return SentenceEncoder(quantize_int8(model), "int8")
 
 
+def int8_layers(model: nn.Module) -> list[str]:
+    """Names of the Linear layers :func:`quantize_int8` quantizes: all but those with more inputs than outputs (the
+    feed-forward output of each transformer layer). Keeping those in float32, with an activation scale per
+    :data:`INT8_WINDOWS` windows, keeps the pooled validation RP@5 of the shipped model level with float32's, where
+    every layer in int8 with a scale per 32 windows lost 1.19 points (``scripts/int8_layouts.py``,
+    ``results/speed/int8_layouts.json``).
+
+    >>> int8_layers(nn.Sequential(nn.Linear(4, 16), nn.GELU(), nn.Linear(16, 4)))
+    ['0']
+    """
+    return [name for name, module in model.named_modules()
+            if isinstance(module, nn.Linear) and module.in_features <= module.out_features]
+
+
 def quantize_int8(model: nn.Module) -> nn.Module:
-    """A copy of ``model`` whose Linear layers are dynamically quantized to int8 (per-channel weights)."""
+    """A copy of ``model`` whose :func:`int8_layers` are dynamically quantized to int8 (per-channel weights)."""
     from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
     with warnings.catch_warnings():  # the eager quantization API warns that it is deprecated; torch is pinned
         warnings.simplefilter("ignore")
-        return quantize_dynamic(copy.deepcopy(model).eval(), {nn.Linear: per_channel_dynamic_qconfig})
+        return quantize_dynamic(copy.deepcopy(model).eval(),
+                                {name: per_channel_dynamic_qconfig for name in int8_layers(model)})

@@ -24,6 +24,8 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from modeling_contextmatch import aggregate_label_scores
+
 from ..esco import load_esco
 from ..evaluation.benchmarks import load_benchmark
 from ..skills.selection import content_words, label_overlap, stems, words
@@ -33,9 +35,10 @@ from ..skills.selection import content_words, label_overlap, stems, words
 RECIPE_SOURCES = ["esco-description", "template", "skillskape", "skillspan"]
 RECIPES = {
     # 2 CPU cores, about 30 minutes: all-MiniLM-L6-v2 fully fine-tuned with six seeds, each on the first 300 steps
-    # of a 900-step schedule, their best models averaged (a soup, .soup; results/training/README.md).
+    # of a 900-step schedule, their best models averaged (a soup, .soup), the SkillSpan job-ad sentences five times
+    # over (results/training/README.md).
     "cpu": dict(base="all-MiniLM-L6-v2", sources=RECIPE_SOURCES, batch_size=64, lr=5e-5, max_steps=900,
-                max_text_length=48, eval_every=150, stop_at=300, soup=6),
+                max_text_length=48, eval_every=150, stop_at=300, soup=6, repeat={"skillspan": 5}),
     # one GPU: the paper's base.
     "gpu": dict(base="all-mpnet-base-v2", sources=RECIPE_SOURCES, batch_size=128, lr=2e-5, epochs=3.0,
                 max_text_length=96, eval_every=500),
@@ -65,6 +68,9 @@ class TrainConfig:
     hard_negatives: int = 0  # add, per text, one of its positive skill's this many nearest other skills (0: none)
     lexical_negatives: int = 0  # add, per text, one word-sharing skill among its this many nearest skills (0: none)
     alt_label_rate: float = 0.0  # chance that a skill column is written as one of its alternative labels
+    train_labels: int = 0  # score each skill column through its preferred label and this many alternative ones
+    label_mix: float = 0.4  # ... aggregated as label_mix x preferred + (1 - label_mix) x best (--skill-labels all)
+    repeat: dict[str, int] = field(default_factory=dict)  # source -> times each of its pairs is in the data (1)
     warmup: float = 0.05
     eval_every: int = 600
     save_every: int = 100
@@ -74,7 +80,9 @@ class TrainConfig:
     validation: list[str] = field(default_factory=lambda: ["tech", "house"])
 
 
-def read_pairs(data_dir: str | Path, sources: list[str] | None = None) -> list[dict]:
+def read_pairs(data_dir: str | Path, sources: list[str] | None = None, repeat: dict[str, int] | None = None
+               ) -> list[dict]:
+    """The training pairs of ``sources`` (all when None), each pair of a source in ``repeat`` that many times."""
     path = Path(data_dir) / "train.jsonl.gz"
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: run `contextmatch build-training-data --out {data_dir}` first")
@@ -85,7 +93,10 @@ def read_pairs(data_dir: str | Path, sources: list[str] | None = None) -> list[d
         if unknown:
             raise ValueError(f"sources {sorted(unknown)} are not in {path}")
         records = [r for r in records if r["source"] in sources]
-    return records
+    missing = set(repeat or {}) - {r["source"] for r in records}
+    if missing:
+        raise ValueError(f"--repeat names sources {sorted(missing)} that are not in the training data")
+    return [r for r in records for _ in range((repeat or {}).get(r["source"], 1))]
 
 
 def batch_targets(batch: list[dict], rng: random.Random, neighbours: dict[str, list[str]] | None = None
@@ -196,10 +207,13 @@ def contrastive_loss(model, tokenizer, batch: list[dict], rng: random.Random, co
     texts = tokenizer([r["text"] for r in batch], padding=True, truncation=True, max_length=config.max_text_length,
                       return_tensors="pt").to(device)
     written = skill_side_labels(labels, alt_labels or {}, config.alt_label_rate, rng)
-    skills = _tokenize_labels(model, tokenizer, written)
-    skill_vectors = model.encode_skills(skills["input_ids"], skills["attention_mask"])
+    sampled, table = column_labels(written, labels, alt_labels or {}, config.train_labels, rng)
+    skills = _tokenize_labels(model, tokenizer, sampled)
+    label_vectors = model.encode_skills(skills["input_ids"], skills["attention_mask"])
     scores = model.score(model.encode_sentences(texts["input_ids"], texts["attention_mask"]),
-                         texts["attention_mask"], skill_vectors)
+                         texts["attention_mask"], label_vectors)
+    scores = aggregate_label_scores(scores, table.to(device), config.label_mix)
+    skill_vectors = label_vectors[: len(labels)]
     logits = (config.scale * scores).masked_fill(mask.to(device), float("-inf"))
     loss = torch.nn.functional.cross_entropy(logits, torch.tensor(targets, device=device))
     if config.skill_weight and alt_labels:
@@ -222,6 +236,29 @@ def skill_side_labels(labels: list[str], alt_labels: dict[str, tuple[str, ...]],
         return list(labels)
     return [rng.choice(alt_labels[label]) if alt_labels.get(label) and rng.random() < rate else label
             for label in labels]
+
+
+def column_labels(written: list[str], labels: list[str], alt_labels: dict[str, tuple[str, ...]], k: int,
+                  rng: random.Random) -> tuple[list[str], torch.Tensor]:
+    """The texts to encode for the skill columns, ``written`` first (one per column), then up to ``k`` other labels
+    of each column's skill, and the (columns, 1 + k) table of each column's texts, padded with -1, that
+    :func:`modeling_contextmatch.aggregate_label_scores` aggregates (first the written one: the preferred label
+    unless ``--alt-label-rate`` rewrote it).
+
+    >>> column_labels(["a", "b"], ["a", "b"], {"a": ("a1", "a2", "a3")}, 2, random.Random(0))
+    (['a', 'b', 'a2', 'a3'], tensor([[ 0,  2,  3],
+            [ 1, -1, -1]]))
+    >>> column_labels(["a"], ["a"], {"a": ("a1",)}, 0, random.Random(0))
+    (['a'], tensor([[0]]))
+    """
+    texts, table = list(written), torch.full((len(labels), 1 + k), -1, dtype=torch.long)
+    table[:, 0] = torch.arange(len(labels))
+    for column, (label, text) in enumerate(zip(labels, written)):
+        others = [other for other in (label, *alt_labels.get(label, ())) if other != text]
+        for slot, other in enumerate(rng.sample(others, min(k, len(others))), start=1):
+            table[column, slot] = len(texts)
+            texts.append(other)
+    return texts, table
 
 
 def _tokenize_labels(model, tokenizer, labels: list[str]):
@@ -389,11 +426,11 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
     torch.manual_seed(config.seed)
     out = run_folder(config.out, resume)
     checkpoint = out / "checkpoint.pt"
-    records = read_pairs(config.data, config.sources)
+    records = read_pairs(config.data, config.sources, config.repeat)
     model, tokenizer = load_model(config.base, config.device)
     model.config.attend_special_tokens = config.attend_special_tokens
     alt_labels = ({skill.label: skill.alt_labels for skill in load_esco().skills}
-                  if config.skill_weight or config.alt_label_rate else None)
+                  if config.skill_weight or config.alt_label_rate or config.train_labels else None)
     neighbours = None
     if config.hard_negatives:  # mined once, with the starting model
         labels = load_esco().skill_labels

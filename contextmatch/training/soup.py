@@ -66,6 +66,7 @@ def train_soup(config, resume: bool = False) -> dict:
         history += [{"seed": seed, **entry} for entry in state["history"]]
         seconds += state["seconds"]
     sources = ", ".join(config.sources) if config.sources else "all sources"
+    sources += "".join(f"; {source} x{times}" for source, times in config.repeat.items())
     note = (f"uniform average of the best models of {len(seeds)} contrastive ConTeXT training runs on "
             f"{Path(config.data).name} ({sources}), seeds {seeds[0]}-{seeds[-1]}, batch {config.batch_size}, "
             f"lr {config.lr}, scale {config.scale}")

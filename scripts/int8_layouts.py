@@ -1,0 +1,82 @@
+"""Which Linear layers torch int8 can quantize without losing ranking accuracy: pooled validation RP@5 of int8
+layouts of the shipped model against float32 (the evidence behind ``contextmatch.skills.quantize.int8_layers``).
+
+    python scripts/int8_layouts.py [--model M] [--out results/speed/int8_layouts.json]
+
+Every layout runs on the same validation queries as ``benchmarks/accuracy.py`` (TECH, HOUSE, Skill-XL; the skill
+matrix is float32 in all of them, only the sentence encoder changes): every Linear layer in int8 (the layout before
+2026-12-04) and the shipped layout (the feed-forward outputs in float32), each with one activation scale per batch of
+32 windows (as before) and per ``INT8_WINDOWS`` windows (shipped).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime
+import json
+import sys
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from accuracy import evaluate_variant, pooled_rp5  # noqa: E402  (benchmarks/)
+from contextmatch.esco import load_esco  # noqa: E402
+from contextmatch.evaluation.benchmarks import load_benchmark  # noqa: E402
+from contextmatch.evaluation.ranking import load_metric  # noqa: E402
+from contextmatch.models import load_model  # noqa: E402
+from contextmatch.skills.extractor import SkillExtractor  # noqa: E402
+from contextmatch.skills.quantize import INT8_WINDOWS, SentenceEncoder, int8_layers  # noqa: E402
+
+
+def quantized(model: nn.Module, names: list[str]) -> nn.Module:
+    """A copy of ``model`` with the Linear layers ``names`` in dynamic int8 (per-channel weights)."""
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return quantize_dynamic(copy.deepcopy(model).eval(), {name: per_channel_dynamic_qconfig for name in names})
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", help="model folder (default: the shipped default model)")
+    parser.add_argument("--out", type=Path, default=ROOT / "results" / "speed" / "int8_layouts.json")
+    args = parser.parse_args(argv)
+    pair = load_model(args.model, "cpu")
+    model = pair[0]
+    esco, metric = load_esco(), load_metric()
+    benchmarks = [load_benchmark(name, "validation", set(esco.skill_by_label)) for name in ("tech", "house", "skill-xl")]
+    linear = [name for name, module in model.named_modules() if isinstance(module, nn.Linear)]
+    layouts = {"float32": (None, None)}
+    for windows in (32, INT8_WINDOWS):
+        layouts[f"every Linear layer int8, scale per {windows} windows"] = (linear, windows)
+        layouts[f"shipped: feed-forward outputs float32, scale per {windows} windows"] = (int8_layers(model), windows)
+    rows = []
+    for layout, (names, windows) in layouts.items():
+        extractor = SkillExtractor(pair, quantize=None)  # batches of 32 windows, as by default
+        if names is not None:
+            extractor.encoder = SentenceEncoder(quantized(model, names), "int8", int8_windows=windows)
+        records = [evaluate_variant(extractor, layout, b, esco.skill_labels, metric) for b in benchmarks]
+        rows.append({"layout": layout, "int8_layers": len(names or []), "windows_per_scale": windows,
+                     "pooled_rp@5": pooled_rp5(records),
+                     **{r["benchmark"]: r["rp@5"] for r in records}})
+        rows[-1]["minus_float32"] = round(rows[-1]["pooled_rp@5"] - rows[0]["pooled_rp@5"], 2)
+        print(f"{layout:<55} pooled RP@5 {rows[-1]['pooled_rp@5']:6.2f} ({rows[-1]['minus_float32']:+.2f})", flush=True)
+    result = {"command": "python scripts/int8_layouts.py" + (f" --model {args.model}" if args.model else ""),
+              "date": datetime.date.today().isoformat(), "model": args.model or "contextmatch-default",
+              "queries": {b.name: b.n_queries for b in benchmarks}, "threads": torch.get_num_threads(), "layouts": rows}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
