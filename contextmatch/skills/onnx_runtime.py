@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from ..cache import cache_dir, model_fingerprint
+from .quantize import INT8_WINDOWS, in_groups
 
 OPSET = 18
 ONNX_MODES = (None, "int8")
@@ -59,13 +60,26 @@ def export_encoder(model, path: Path) -> Path:
     return path
 
 
+def down_projections(source: Path) -> list[str]:
+    """Names of the MatMul nodes whose weight has more inputs than outputs (the feed-forward outputs), which int8
+    leaves in float32 as :func:`contextmatch.skills.quantize.int8_layers` does for torch."""
+    import onnx
+
+    graph = onnx.load(str(source)).graph
+    weights = {w.name: tuple(w.dims) for w in graph.initializer}
+    return [node.name for node in graph.node if node.op_type == "MatMul"
+            and any(len(weights.get(i, ())) == 2 and weights[i][0] > weights[i][1] for i in node.input[1:])]
+
+
 def quantize_onnx(source: Path, path: Path) -> Path:
-    """Dynamic int8 quantization of an exported encoder (int8 weights per output channel)."""
+    """Dynamic int8 quantization of an exported encoder (int8 weights per output channel), the feed-forward outputs
+    left in float32."""
     _require("onnxruntime")
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     with _quiet("root"):
-        quantize_dynamic(str(source), str(path), per_channel=True, weight_type=QuantType.QInt8)
+        quantize_dynamic(str(source), str(path), per_channel=True, weight_type=QuantType.QInt8,
+                         nodes_to_exclude=down_projections(source))
     return path
 
 
@@ -92,7 +106,7 @@ def onnx_model_path(model, quantize: str | None = None) -> Path:
         _atomic(fp32, lambda tmp: export_encoder(model, tmp))
     if quantize is None:
         return fp32
-    int8 = root / f"{key}-int8.onnx"
+    int8 = root / f"{key}-int8-ffn32.onnx"  # the feed-forward outputs in float32
     if not int8.exists():
         _atomic(int8, lambda tmp: quantize_onnx(fp32, tmp))
     return int8
@@ -118,7 +132,7 @@ class OnnxSentenceEncoder:
     same cores from them (with two threads on two cores, four busy threads).
     """
 
-    def __init__(self, path: Path, threads: int | None = None):
+    def __init__(self, path: Path, threads: int | None = None, int8_windows: int | None = None):
         ort = _require("onnxruntime")
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or torch.get_num_threads()
@@ -127,10 +141,13 @@ class OnnxSentenceEncoder:
         options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
-        self.path = Path(path)
+        self.path, self.int8_windows = Path(path), int8_windows
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return in_groups(self._run, input_ids, attention_mask, self.int8_windows)
+
+    def _run(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         feed = {"input_ids": input_ids.cpu().numpy(), "attention_mask": attention_mask.cpu().numpy()}
         return torch.from_numpy(self.session.run(None, feed)[0]).to(input_ids.device)
 
@@ -138,4 +155,5 @@ class OnnxSentenceEncoder:
 def onnx_encoder(model, quantize: str | None = None, threads: int | None = None) -> OnnxSentenceEncoder:
     """The sentence encoder of ``model`` on ONNX Runtime, exported (and quantized) on first use."""
     _require("onnxruntime")
-    return OnnxSentenceEncoder(onnx_model_path(model, quantize), threads)
+    return OnnxSentenceEncoder(onnx_model_path(model, quantize), threads,
+                               INT8_WINDOWS if quantize == "int8" else None)

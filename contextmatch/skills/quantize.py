@@ -71,19 +71,25 @@ class SentenceEncoder(nn.Module):
         if self.mode == "bf16":
             with torch.autocast(input_ids.device.type, dtype=torch.bfloat16):
                 return self.model.encode_sentences(input_ids, attention_mask).float()
-        if self.mode == "int8" and self.int8_windows and len(input_ids) > self.int8_windows:
-            return torch.cat([self._trimmed(ids, mask, input_ids.shape[1]) for ids, mask in
-                              zip(input_ids.split(self.int8_windows), attention_mask.split(self.int8_windows))])
+        return in_groups(self._encode, input_ids, attention_mask, self.int8_windows if self.mode == "int8" else None)
+
+    def _encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.model.encode_sentences(input_ids, attention_mask).float()
 
-    def _trimmed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, width: int) -> torch.Tensor:
-        """Token embeddings of a few windows, encoded without the padding they do not need (padding would join the
-        activation scale), padded back with zeros to ``width`` tokens."""
-        used = int(attention_mask.sum(dim=1).max())
-        if attention_mask[:, used:].any():  # padded on the left: nothing to trim
+
+def in_groups(encode, input_ids: torch.Tensor, attention_mask: torch.Tensor, windows: int | None) -> torch.Tensor:
+    """``encode(input_ids, attention_mask)`` over groups of at most ``windows`` windows (all at once when None), each
+    group without the padding it does not need (padding would join an int8 activation scale), padded back with zeros
+    to the batch's width."""
+    if not windows or len(input_ids) <= windows:
+        return encode(input_ids, attention_mask)
+    width, parts = input_ids.shape[1], []
+    for ids, mask in zip(input_ids.split(windows), attention_mask.split(windows)):
+        used = int(mask.sum(dim=1).max())
+        if mask[:, used:].any():  # padded on the left: nothing to trim
             used = width
-        states = self.model.encode_sentences(input_ids[:, :used], attention_mask[:, :used]).float()
-        return nn.functional.pad(states, (0, 0, 0, width - used))
+        parts.append(nn.functional.pad(encode(ids[:, :used], mask[:, :used]), (0, 0, 0, width - used)))
+    return torch.cat(parts)
 
 
 def sentence_encoder(model, mode: str | None = None, backend: str = "torch"):
