@@ -6,7 +6,8 @@ half (the ``report`` half stays unseen by every choice), with a paired bootstrap
 
 Each model ranks every ESCO skill by its preferred label (what ``extract`` ranks by default, float32, the harness's
 windows), or with ``--label-pool N`` by every label of its N best skills (``--skill-labels all --label-pool N``, the
-default aggregation), for a model trained for that scoring. A query's RP@5 is from the harness's metric; the pooled figure is the mean over all queries, so Skill-XL's
+default aggregation), for a model trained for that scoring. A query's RP@5 is from the harness's metric; the pooled
+figure is the mean over all queries, so Skill-XL's
 ``select`` queries weigh as many as they are. The ``ci95`` of a model is that of its pooled RP@5 minus the first
 model's, over 2,000 resamples of the queries of each benchmark (seed 0).
 """
@@ -77,7 +78,7 @@ def main(argv=None) -> int:
               "  ".join(f"{name} {rows[-1][name]:6.2f}" for name in benchmarks) +
               f"  minus reference 95% [{low:+.2f}, {high:+.2f}]")
     pool = f" --label-pool {args.label_pool}" if args.label_pool else ""
-    result = {"command": "python scripts/compare_training_runs.py " + " ".join(args.models) + f" --out {args.out}" + pool,
+    result = {"command": f"python scripts/compare_training_runs.py {' '.join(args.models)} --out {args.out}{pool}",
               "skill_labels": f"all, pool {args.label_pool}" if args.label_pool else "preferred",
               "date": datetime.date.today().isoformat(), "queries": {n: len(b.sentences) for n, b in benchmarks.items()},
               "reference": reference, "noise": f"paired bootstrap over queries, {ROUNDS} resamples, seed 0",

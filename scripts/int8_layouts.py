@@ -12,11 +12,9 @@ matrix is float32 in all of them, only the sentence encoder changes): every Line
 from __future__ import annotations
 
 import argparse
-import copy
 import datetime
 import json
 import sys
-import warnings
 from pathlib import Path
 
 import torch
@@ -32,16 +30,7 @@ from contextmatch.evaluation.benchmarks import load_benchmark  # noqa: E402
 from contextmatch.evaluation.ranking import load_metric  # noqa: E402
 from contextmatch.models import load_model  # noqa: E402
 from contextmatch.skills.extractor import SkillExtractor  # noqa: E402
-from contextmatch.skills.quantize import INT8_WINDOWS, SentenceEncoder, int8_layers  # noqa: E402
-
-
-def quantized(model: nn.Module, names: list[str]) -> nn.Module:
-    """A copy of ``model`` with the Linear layers ``names`` in dynamic int8 (per-channel weights)."""
-    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return quantize_dynamic(copy.deepcopy(model).eval(), {name: per_channel_dynamic_qconfig for name in names})
+from contextmatch.skills.quantize import INT8_WINDOWS, SentenceEncoder, int8_layers, quantize_int8  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -52,7 +41,8 @@ def main(argv=None) -> int:
     pair = load_model(args.model, "cpu")
     model = pair[0]
     esco, metric = load_esco(), load_metric()
-    benchmarks = [load_benchmark(name, "validation", set(esco.skill_by_label)) for name in ("tech", "house", "skill-xl")]
+    known = set(esco.skill_by_label)
+    benchmarks = [load_benchmark(name, "validation", known) for name in ("tech", "house", "skill-xl")]
     linear = [name for name, module in model.named_modules() if isinstance(module, nn.Linear)]
     layouts = {"float32": (None, None)}
     for windows in (32, INT8_WINDOWS):
@@ -62,7 +52,7 @@ def main(argv=None) -> int:
     for layout, (names, windows) in layouts.items():
         extractor = SkillExtractor(pair, quantize=None)  # batches of 32 windows, as by default
         if names is not None:
-            extractor.encoder = SentenceEncoder(quantized(model, names), "int8", int8_windows=windows)
+            extractor.encoder = SentenceEncoder(quantize_int8(model, names), "int8", int8_windows=windows)
         records = [evaluate_variant(extractor, layout, b, esco.skill_labels, metric) for b in benchmarks]
         rows.append({"layout": layout, "int8_layers": len(names or []), "windows_per_scale": windows,
                      "pooled_rp@5": pooled_rp5(records),

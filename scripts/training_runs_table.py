@@ -73,8 +73,8 @@ def row(entry: dict) -> str:
 
 
 def table(entries: list[dict]) -> str:
-    header = ("| run | base | trained layers | hard negatives (k) | lexical negatives (k) | alt-label rate | other options | lr | "
-              "batch | "
+    header = ("| run | base | trained layers | hard negatives (k) | lexical negatives (k) | alt-label rate | "
+              "other options | lr | batch | "
               "best step | TECH val RP@5 | HOUSE val RP@5 | mean | mean at each validation | minutes |\n"
               "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     return "\n".join([header] + [row(e) for e in entries])

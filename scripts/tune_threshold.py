@@ -4,9 +4,9 @@
 
 Skill-XL validation is the one split with whole ads, including the sentences that mention no skill, so it is the
 one that tells how high the bar must be. Only its ``select`` ads are read (``--half all`` reads every ad): the
-``report`` half stays unseen by every choice, as in ``tune_selection.py``. For each candidate threshold t the pipeline reports, per sentence, the top
-k skills scoring at least t; the chosen t maximises micro-F1 of the reported (sentence, skill) pairs against the
-gold pairs. Writes results/thresholds/<model>.json.
+``report`` half stays unseen by every choice, as in ``tune_selection.py``. For each candidate threshold t the
+pipeline reports, per sentence, the top k skills scoring at least t; the chosen t maximises micro-F1 of the reported
+(sentence, skill) pairs against the gold pairs. Writes results/thresholds/<model>.json.
 """
 
 from __future__ import annotations

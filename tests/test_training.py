@@ -9,7 +9,8 @@ import torch
 
 from conftest import ROOT, run_cli
 from contextmatch.training.skills import (
-    TrainConfig, batch_targets, contrastive_loss, lexical_negatives, read_pairs, r_precision_at_k, shares_a_word, skill_skill_loss, train,
+    TrainConfig, batch_targets, contrastive_loss, lexical_negatives, r_precision_at_k, read_pairs, shares_a_word,
+    skill_skill_loss, train,
 )
 from contextmatch.training.skill_data import benchmark_sentences, build_training_data, content_md5, normalise
 

@@ -4,8 +4,9 @@
 call (torch dynamic quantization, fbgemm kernels; CPU only), except the layers that project down (the feed-forward
 output, which reads the activation's outliers: a per-tensor int8 scale loses the rest of its values), which stay
 float32. The activation scale is taken over at most :data:`INT8_WINDOWS` windows at a time (one outlier sets the
-scale of every value quantized with it), so a sentence's scores can move slightly with its neighbours. ``bf16``: the encoder runs under bfloat16 autocast; fast on
-CPUs with AVX512-BF16 or AMX and on GPUs, slower than float32 elsewhere.
+scale of every value quantized with it), so a sentence's scores can move slightly with its neighbours.
+``bf16``: the encoder runs under bfloat16 autocast; fast on CPUs with AVX512-BF16 or AMX and on GPUs, slower than
+float32 elsewhere.
 
 The skill matrix is always the float32 model's (cached once); only sentences go through the reduced encoder, and
 token embeddings come back as float32. Backend ``onnx`` runs the encoder on ONNX Runtime instead of torch, in
@@ -131,11 +132,12 @@ def int8_layers(model: nn.Module) -> list[str]:
             if isinstance(module, nn.Linear) and module.in_features <= module.out_features]
 
 
-def quantize_int8(model: nn.Module) -> nn.Module:
-    """A copy of ``model`` whose :func:`int8_layers` are dynamically quantized to int8 (per-channel weights)."""
+def quantize_int8(model: nn.Module, layers: list[str] | None = None) -> nn.Module:
+    """A copy of ``model`` whose Linear layers ``layers`` (default: :func:`int8_layers`) are dynamically quantized to
+    int8 (per-channel weights)."""
     from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
     with warnings.catch_warnings():  # the eager quantization API warns that it is deprecated; torch is pinned
         warnings.simplefilter("ignore")
         return quantize_dynamic(copy.deepcopy(model).eval(),
-                                {name: per_channel_dynamic_qconfig for name in int8_layers(model)})
+                                {name: per_channel_dynamic_qconfig for name in layers or int8_layers(model)})

@@ -93,10 +93,11 @@ def read_pairs(data_dir: str | Path, sources: list[str] | None = None, repeat: d
         if unknown:
             raise ValueError(f"sources {sorted(unknown)} are not in {path}")
         records = [r for r in records if r["source"] in sources]
-    missing = set(repeat or {}) - {r["source"] for r in records}
+    repeat = repeat or {}
+    missing = set(repeat) - {r["source"] for r in records}
     if missing:
         raise ValueError(f"--repeat names sources {sorted(missing)} that are not in the training data")
-    return [r for r in records for _ in range((repeat or {}).get(r["source"], 1))]
+    return [r for r in records for _ in range(repeat.get(r["source"], 1))]
 
 
 def batch_targets(batch: list[dict], rng: random.Random, neighbours: dict[str, list[str]] | None = None
