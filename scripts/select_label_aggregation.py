@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from contextmatch.evaluation.benchmarks import load_benchmark  # noqa: E402
+from contextmatch.evaluation.extraction import selection_benchmarks  # noqa: E402
 from contextmatch.esco import load_esco  # noqa: E402
 from contextmatch.evaluation.ranking import load_metric, ranking_metrics  # noqa: E402
 from contextmatch.skills.extractor import SkillExtractor  # noqa: E402
@@ -38,7 +39,7 @@ from contextmatch.skills.labels import DEFAULT_AGGREGATION, parse_aggregation  #
 from contextmatch.skills.topk import OUTSIDE_POOL, pool_ranking  # noqa: E402
 from modeling_contextmatch import aggregate_label_scores  # noqa: E402
 
-BENCHMARKS = [("tech", "validation"), ("house", "validation"), ("skill-xl", "validation")]
+VALIDATION = [("tech", "validation"), ("house", "validation"), ("skill-xl", "validation")]
 PREFERRED = "mix:1"  # the preferred label only: today's scoring
 POOLS = (10, 20, 50, 100)
 KEPT_PER_QUERY = [PREFERRED, DEFAULT_AGGREGATION]  # (and every pool): what --against compares
@@ -123,6 +124,10 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "labels" / "aggregation.json")
     parser.add_argument("--rounds", type=int, default=2000, help="bootstrap resamples (default 2000)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--queries", choices=("select", "validation"), default="select",
+                        help="select (default): TECH and HOUSE validation and the Skill-XL select half, the pooled "
+                             "selection queries; validation: all of Skill-XL validation instead of its select half "
+                             "(the 935 queries of the results before 2026-12-04)")
     parser.add_argument("--against", type=Path, help="an earlier results file of this script (another model) to "
                                                      "compare with, query by query")
     args = parser.parse_args()
@@ -135,8 +140,9 @@ def main() -> int:
     per_query: dict[str, list[torch.Tensor]] = {spec: [] for spec in CANDIDATES + pools}
     metrics: dict[str, dict] = {spec: {} for spec in CANDIDATES + pools}
     sizes, seconds = {}, {}
-    for name, split in BENCHMARKS:
-        benchmark = load_benchmark(name, split, known)
+    named = selection_benchmarks(known) if args.queries == "select" else \
+        {f"{name} {split}": load_benchmark(name, split, known) for name, split in VALIDATION}
+    for name, benchmark in named.items():
         start = time.perf_counter()
         label_scores, owners = window_label_scores(extractor, benchmark.sentences)
         seconds[name] = round(time.perf_counter() - start, 1)
@@ -150,7 +156,7 @@ def main() -> int:
             metrics[spec][name] = {key: round(100 * raw[key], 2) for key in ("rp@1", "rp@5", "rp@10")}
             metrics[spec][name]["mrr"] = round(raw["mrr"], 4)
         del label_scores
-        print(f"{name} {split}: {benchmark.n_queries} queries scored in {seconds[name]} s", file=sys.stderr)
+        print(f"{name}: {benchmark.n_queries} queries scored in {seconds[name]} s", file=sys.stderr)
 
     pooled = {spec: float(torch.cat(parts).mean() * 100) for spec, parts in per_query.items()}
     chosen = max(CANDIDATES, key=lambda spec: pooled[spec])  # first of equals: the list order
@@ -170,14 +176,16 @@ def main() -> int:
                   for i, spec in enumerate(CANDIDATES)}
     result = {
         "command": "python scripts/select_label_aggregation.py" + (f" --model {args.model}" if args.model else "") +
+                   (" --queries validation" if args.queries == "validation" else "") +
                    (f" --against {args.against} --out {args.out}" if args.against else ""),
         "date": datetime.date.today().isoformat(),
         "model": args.model or "contextmatch-default",
         "skill_labels": "all",
         "n_labels": len(extractor.labels),
-        "benchmarks": {f"{name} {split}": sizes[name] for name, split in BENCHMARKS},
+        "benchmarks": sizes,
         "pooled_queries": sum(sizes.values()),
-        "selection": "highest pooled RP@5: the mean RP@5 over the queries of all three validation sets",
+        "selection": "highest pooled RP@5: the mean RP@5 over the queries of " +
+                     ("the pooled selection queries" if args.queries == "select" else "all three validation sets"),
         "noise": f"bootstrap over queries, {args.rounds} resamples (seed {args.seed}), each benchmark resampled to "
                  f"its size; ci95 of paired differences in RP@5 points",
         "label_scoring_seconds": seconds,
@@ -196,11 +204,11 @@ def main() -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(f"{'aggregation':<13} {'pooled':>7} {'std':>5}  minus preferred (95%)  " +
-          "  ".join(f"{name:>8}" for name, _ in BENCHMARKS))
+          "  ".join(f"{name.split()[0]:>8}" for name in named))
     for spec, row in candidates.items():
         low, high = row["minus_preferred_ci95"]
         print(f"{spec:<13} {row['pooled_rp@5']:7.2f} {row['bootstrap_std']:5.2f}  [{low:+6.2f}, {high:+6.2f}]       " +
-              "  ".join(f"{row[name]['rp@5']:8.2f}" for name, _ in BENCHMARKS))
+              "  ".join(f"{row[name]['rp@5']:8.2f}" for name in named))
     for spec, row in pool_rows.items():
         low, high = row["minus_exact_ci95"]
         print(f"{spec:<20} {row['pooled_rp@5']:7.2f}  minus exact [{low:+6.2f}, {high:+6.2f}]")

@@ -26,7 +26,9 @@ at a time, each chosen on ``select`` for sentence-level F1 (DESIGN.md §4):
    them, with the grouping on, as the pipeline decides) and, fitted on all of ``select`` with those settings, on
    TECH and HOUSE validation pooled; the trees are kept only when they win on both.
 
-The sentences are encoded as ``contextmatch extract`` encodes them by default (``--quantize auto``).
+The sentences go through the int8 encoder (``FIT_QUANTIZE``, what ``--quantize auto`` runs on CPUs without AMX), so that
+the fit does not depend on the machine that runs it; on AMX CPUs ``auto`` runs bf16 and the extraction figures
+measure that.
 
 Also: the mean-pooled cosine approach of the PyPI extractors (all-MiniLM-L6-v2, best threshold on ``select``), and
 precision-recall curves over the threshold on ``report`` for rule 1 and the chosen rule (``extraction_pr.svg``).
@@ -49,6 +51,7 @@ from contextmatch.evaluation.extraction import (  # noqa: E402
     load_extraction_benchmark, rounded,
 )
 from contextmatch.skills.extractor import SkillExtractor  # noqa: E402
+from contextmatch.skills.quantize import FIT_QUANTIZE  # noqa: E402
 from contextmatch.models import MINILM, default_model, update_config  # noqa: E402
 from contextmatch.skills.selection import NO_MARGIN, Forest, Redundancy, SelectionRule, pair_features  # noqa: E402
 
@@ -215,7 +218,7 @@ def main(argv=None) -> int:
     if args.write and (args.skill_labels != "preferred" or args.out):
         parser.error("--write stores the rule of the default ranking: drop --skill-labels/--out")
     folder = Path(args.model or default_model())
-    extractor = SkillExtractor(str(folder), quantize="auto", skill_labels=args.skill_labels,
+    extractor = SkillExtractor(str(folder), quantize=FIT_QUANTIZE, skill_labels=args.skill_labels,
                                label_pool=args.label_pool)
     extractor._redundancy = Redundancy(extractor.esco, extractor.unit_skills, None)
     halves = {h: Ranked(extractor, load_extraction_benchmark("skill-xl", h)) for h in ("select", "report")}

@@ -277,19 +277,22 @@ def test_ray_data_gives_the_rows_of_a_local_run(reference, corpus):
                                                                          abs=1e-4)
 
 
-def test_default_batch_runs_the_int8_encoder_matches_that_extractor_and_resumes_only_so(tmp_path):
+def test_default_batch_runs_the_auto_encoder_matches_that_extractor_and_resumes_only_so(tmp_path):
     from contextmatch.skills.extractor import SkillExtractor
+    from contextmatch.skills.quantize import resolve_quantize
+
+    mode = resolve_quantize("auto")  # bf16 on a CPU with AMX, else int8
 
     small = tmp_path / "small.jsonl"
     _write_jsonl(small, _ads(4))
     out = tmp_path / "int8"
-    done = _batch(small, "--out", out, "--id-column", "id", "--quiet")  # --quantize auto: int8 on this CPU
+    done = _batch(small, "--out", out, "--id-column", "id", "--quiet")  # --quantize auto
     assert done.wait(timeout=600) == 0, (tmp_path / "int8.log").read_text()[-3000:]
     manifest = json.loads((out / "manifest.json").read_text())
-    assert (manifest["options"]["quantize"], manifest["encoder"]) == ("int8", "torch int8")
-    quantized = SkillExtractor(quantize="int8", batch_size=32)
+    assert (manifest["options"]["quantize"], manifest["encoder"]) == (mode, f"torch {mode}")
+    quantized = SkillExtractor(quantize=mode, batch_size=32)
     expected = [[s.label for s in sentence.skills] for ad in quantized.extract_many([a["text"] for a in _ads(4)])
                 for sentence in ad.sentences]
     assert [[s["label"] for s in row["skills"]] for row in _rows(out, "sentences")] == expected
-    with pytest.raises(BatchError, match="--quantize int8 there, None now"):
+    with pytest.raises(BatchError, match=f"--quantize {mode} there, None now"):
         run_batch(small, out, id_column="id")

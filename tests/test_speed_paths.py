@@ -11,6 +11,7 @@ import torch
 
 from conftest import run_cli
 from contextmatch.skills.extractor import SkillExtractor
+from contextmatch.skills.quantize import resolve_quantize
 from contextmatch.runtime import available_cores, configure_threads
 from contextmatch.skills.topk import contextmatch_topk, cosine_bounds, unit_rows
 from modeling_contextmatch import contextmatch_scores
@@ -193,7 +194,13 @@ def test_cli_speed_options_parse():
     assert build_parser().parse_args(["batch", "a.jsonl", "--out", "o", "--quantize", "fp32"]).quantize == "fp32"
 
 
-def test_auto_encoder_is_int8_on_cpu_and_float32_without_a_quantized_engine(model_and_tokenizer, monkeypatch):
+def test_auto_encoder_is_bf16_with_amx_int8_on_other_cpus_float32_without_a_quantized_engine(model_and_tokenizer,
+                                                                                               monkeypatch):
+    monkeypatch.setattr("contextmatch.skills.quantize._amx_here", lambda: True)
+    amx = SkillExtractor(model_and_tokenizer, quantize="auto")
+    assert (amx.quantize, amx.encoder_name) == ("bf16", "torch bf16")
+    assert resolve_quantize("auto", "onnx") == "int8"  # ONNX Runtime has no bf16 path here
+    monkeypatch.setattr("contextmatch.skills.quantize._amx_here", lambda: False)
     auto = SkillExtractor(model_and_tokenizer, quantize="auto")
     assert (auto.quantize, auto.encoder_name) == ("int8", "torch int8")
     assert auto.encoder.model is not model_and_tokenizer[0]
@@ -210,7 +217,7 @@ def test_extract_verbose_names_the_encoder(tmp_path):
     ad.write_text("Experience with PostgreSQL.\n", encoding="utf-8")
     done = run_cli("extract", ad, "--verbose", "--format", "json", "--threads", "1")
     assert done.returncode == 0, done.stderr.decode()[-2000:]
-    assert "encoder torch int8 (--quantize auto), 1 threads" in done.stderr.decode()
+    assert f"encoder torch {resolve_quantize('auto')} (--quantize auto), 1 threads" in done.stderr.decode()
     done = run_cli("extract", ad, "--verbose", "--quantize", "fp32", "--format", "json")
     assert "encoder torch fp32 (--quantize fp32)" in done.stderr.decode()
 
@@ -286,7 +293,7 @@ def test_throughput_benchmark_runs_on_a_tiny_setting(tmp_path):
         assert [r["key"] for r in run["rows"]] == ["baseline", "fp32", "default"]
         assert [r["threads"] for r in run["rows"]] == [run["threads"]] * 3
         assert run["rows"][0]["vs_baseline"] == 1.0 and run["rows"][0]["vs_peer"] is None
-        assert [r.get("encoder") for r in run["rows"]] == [None, "torch fp32", "torch int8"]
+        assert [r.get("encoder") for r in run["rows"]] == [None, "torch fp32", f"torch {resolve_quantize('auto')}"]
         assert all(r["sentences_per_s"] > 0 and r["peak_rss_mb"] > 0 and r["p95_ms"] >= r["p50_ms"]
                    for r in run["rows"])
     readme = tmp_path / "README.md"

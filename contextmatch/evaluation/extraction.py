@@ -16,6 +16,7 @@ import csv
 import datetime
 import json
 import re
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -57,6 +58,23 @@ def skill_xl_halves() -> dict[str, str]:
     """Ad id -> ``select`` or ``report`` (the fixed split written by ``scripts/split_skill_xl.py``)."""
     with open(SKILL_XL_HALVES, encoding="utf-8", newline="") as handle:
         return {row["ID"]: row["half"] for row in csv.DictReader(handle)}
+
+
+def selection_benchmarks(known_labels: set[str]) -> dict:
+    """The pooled selection queries every model and rule is chosen on: TECH and HOUSE validation and the Skill-XL
+    validation rows of the ``select`` ads (the ``report`` half stays unseen), as ranking benchmarks by name."""
+    half = skill_xl_halves()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "skill-xl-select.csv"
+        with open(NAMED["skill-xl"]["validation"], encoding="utf-8", newline="") as source, \
+                open(path, "w", encoding="utf-8", newline="") as target:
+            reader = csv.DictReader(source)
+            writer = csv.DictWriter(target, reader.fieldnames)
+            writer.writeheader()
+            writer.writerows(row for row in reader if half.get(row["ID"]) == "select")
+        return {"tech validation": load_benchmark("tech", "validation", known_labels),
+                "house validation": load_benchmark("house", "validation", known_labels),
+                "skill-xl select": load_benchmark(str(path), "select", known_labels)}
 
 
 def load_extraction_benchmark(name_or_path: str, split: str | None = None,

@@ -13,7 +13,7 @@ import torch
 
 SKILL_LABEL_MODES = ("preferred", "all")
 DEFAULT_SKILL_LABELS = "preferred"
-DEFAULT_AGGREGATION = "mix:0.4"  # chosen on pooled validation: results/labels/aggregation.json
+DEFAULT_AGGREGATION = "mix:0.7"  # chosen on the pooled selection queries: results/labels/aggregation.json
 
 
 def parse_aggregation(spec: str) -> tuple[float, float | None]:

@@ -13,15 +13,18 @@ token embeddings come back as float32. Backend ``onnx`` runs the encoder on ONNX
 float32 or int8 (:mod:`contextmatch.skills.onnx_runtime`).
 
 ``auto`` (what ``contextmatch extract`` and ``batch`` use unless told otherwise) picks the fastest encoder that
-stays within 0.5 RP@5 of float32 on the pooled validation splits, where it can run: int8 on CPU (torch's quantized
-engine, or ONNX Runtime with ``--backend onnx``), float32 elsewhere (GPUs, or a torch without a quantized engine).
-Measured by ``benchmarks/throughput.py`` and ``benchmarks/accuracy.py`` (``results/speed/``).
+stays within 0.5 RP@5 of float32 on the pooled validation splits, where it can run: bf16 on CPUs with AMX tiles
+(:func:`amx_cpu`), int8 on other CPUs (torch's quantized engine, or ONNX Runtime with ``--backend onnx``), float32
+elsewhere (GPUs, or a torch without a quantized engine). Measured by ``benchmarks/throughput.py`` and
+``benchmarks/accuracy.py`` (``results/speed/``).
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import warnings
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -31,11 +34,36 @@ BACKENDS = ("torch", "onnx")
 AUTO = "auto"
 INT8_ENGINES = ("x86", "fbgemm", "qnnpack", "onednn")  # torch's quantized CPU engines that run dynamic int8 Linear
 INT8_WINDOWS = 16  # windows that share an int8 activation scale (scripts/int8_layouts.py)
+# The encoder the gate and the decision layer are fitted on (scripts/train_gate.py, tune_selection.py,
+# gate_cutoff.py), whatever the machine that fits them: what ``auto`` picks on CPUs without AMX.
+FIT_QUANTIZE = "int8"
+
+
+def amx_cpu(cpuinfo: str | None = None) -> bool:
+    """Whether the CPU has AMX bfloat16 tiles (``amx_bf16`` among the flags of ``cpuinfo``, the text of
+    ``/proc/cpuinfo`` when not given; ``False`` where that cannot be read), where the bf16 encoder is the fastest.
+
+    >>> amx_cpu("flags : fpu avx512f avx512_bf16 amx_bf16 amx_tile"), amx_cpu("flags : fpu avx2 fma")
+    (True, False)
+    """
+    if cpuinfo is None:
+        return _amx_here()
+    return any("amx_bf16" in line.split(":", 1)[1].split() for line in cpuinfo.splitlines()
+               if line.startswith("flags") and ":" in line)
+
+
+@functools.lru_cache(maxsize=1)
+def _amx_here() -> bool:
+    try:
+        return amx_cpu(Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        return False
 
 
 def resolve_quantize(mode: str | None, backend: str = "torch", device: str = "cpu") -> str | None:
     """The precision ``mode`` stands for (``None`` is float32): ``fp32`` becomes ``None``; ``auto`` becomes
-    ``int8`` where int8 runs (CPU, and for torch a quantized engine), else ``None``; other modes stay as they are.
+    ``bf16`` for torch on a CPU with AMX (:func:`amx_cpu`), else ``int8`` where int8 runs (CPU, and for torch a
+    quantized engine), else ``None``; other modes stay as they are.
 
     >>> resolve_quantize("auto", "torch", "cuda"), resolve_quantize("bf16", "torch", "cpu"), resolve_quantize("fp32")
     (None, 'bf16', None)
@@ -48,6 +76,8 @@ def resolve_quantize(mode: str | None, backend: str = "torch", device: str = "cp
         return None
     if backend == "onnx":
         return "int8"
+    if amx_cpu():
+        return "bf16"
     return "int8" if any(e in INT8_ENGINES for e in torch.backends.quantized.supported_engines) else None
 
 

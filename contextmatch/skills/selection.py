@@ -300,6 +300,8 @@ class SkillFeatures:
         self._prepared: dict[int, tuple] = {}
 
     def _skill(self, index: int) -> tuple:
+        """The static features of skill ``index``, its preferred label's content words, those of each label (empty
+        ones left out), its labels as padded phrases, and every content word of its labels."""
         if index not in self._prepared:
             skill = self.esco.skills[index]
             essential, optional = self._counts
@@ -308,8 +310,9 @@ class SkillFeatures:
                       math.log(len(words(skill.label)) or 1)]
             labels = [words(label) for label in (skill.label, *skill.alt_labels)]
             phrases = [" " + " ".join(label) + " " for label in labels if label]
-            self._prepared[index] = (static, content_words(skill.label),
-                                     [content_words(label) for label in (skill.label, *skill.alt_labels)], phrases)
+            content = [c for c in (content_words(label) for label in (skill.label, *skill.alt_labels)) if c]
+            self._prepared[index] = (static, content_words(skill.label), content, phrases,
+                                     frozenset(w for label in content for w in label))
         return self._prepared[index]
 
     def rows(self, sentence: str, skills: Sequence[int]) -> list[list[float]]:
@@ -319,13 +322,27 @@ class SkillFeatures:
         prefixes = stems(present)
         out = []
         for index in skills:
-            static, preferred, labels, phrases = self._skill(index)
-            exact, stem = label_overlap(preferred, present, prefixes)
-            overlaps = [label_overlap(label, present, prefixes) for label in labels if label]
+            static, preferred, labels, phrases, vocabulary = self._skill(index)
+            # each word of the skill's labels once: 1 in the sentence, 2 there only through a shared stem, else 0
+            found = {w: 1 if w in present else 2 if shares_stem(w, present, prefixes) else 0 for w in vocabulary}
+            exact, stem = _shares(preferred, found)
+            overlaps = [_shares(label, found) for label in labels]
             out.append(static + [exact, stem, float(any(p in phrase for p in phrases)),
                                  max((e for e, _ in overlaps), default=0.0),
                                  max((e + s for e, s in overlaps), default=0.0)])
         return out
+
+
+def _shares(label_words: Sequence[str], found: dict[str, int]) -> tuple[float, float]:
+    """:func:`label_overlap` from each word's status (1 exact, 2 stem only, 0 neither; see ``SkillFeatures.rows``).
+
+    >>> _shares(["dock", "operations"], {"dock": 2, "operations": 0}), _shares([], {})
+    ((0.0, 0.5), (0.0, 0.0))
+    """
+    if not label_words:
+        return 0.0, 0.0
+    status = [found[w] for w in label_words]
+    return status.count(1) / len(label_words), status.count(2) / len(label_words)
 
 
 def group_ranked(items: Sequence[int], same: Callable[[int, int], bool]) -> list[list[int]]:
