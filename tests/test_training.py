@@ -306,3 +306,25 @@ def test_self_training_labels_only_confident_skills_of_span_sentences(tmp_path, 
     assert all(source == "self-training" and labels for _, labels, source in pairs)
     with pytest.raises(ValueError, match="calibrated selection"):
         confident_skills(SkillExtractor(MINILM), sentences)
+
+
+def test_masked_descriptions_drop_label_words_and_keep_every_pair(tmp_path):
+    import doctest
+    import sys
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import masked_descriptions
+
+    assert doctest.testmod(masked_descriptions).failed == 0
+    records = [{"text": "Use Docker to package services.", "skills": ["Docker"], "source": "esco-description"},
+               {"text": "Docker images", "skills": ["Docker"], "source": "esco-alt"},
+               {"text": "Docker.", "skills": ["Docker"], "source": "esco-description"}]
+    (tmp_path / "v1").mkdir()
+    with gzip.open(tmp_path / "v1" / "train.jsonl.gz", "wt", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(r) + "\n" for r in records)
+    (tmp_path / "v1" / "stats.json").write_text(json.dumps({"version": "v1", "content_md5": "x"}))
+    assert masked_descriptions.main([str(tmp_path / "v1"), str(tmp_path / "out")]) == 0
+    with gzip.open(tmp_path / "out" / "train.jsonl.gz", "rt", encoding="utf-8") as handle:
+        texts = [json.loads(line)["text"] for line in handle]
+    assert texts == ["Use to package services.", "Docker images", "Docker."]  # an emptied text stays whole
+    assert json.loads((tmp_path / "out" / "stats.json").read_text())["masked_descriptions"] == 1
