@@ -66,10 +66,13 @@ def test_html_ad(extractor):
 
 
 def test_long_sentence_is_split_into_windows_not_truncated(extractor):
-    filler = " ".join(["the team ships reliable software every week"] * 60)  # far beyond 128 tokens
+    filler = " ".join(["the team ships reliable software every week, C++/C#"] * 60)  # far beyond 128 tokens
     sentence = f"{filler} and you need strong PostgreSQL skills"
-    windows = extractor._windows(0, sentence)
+    windows = extractor._all_windows([sentence])
     assert len(windows) > 2
+    for window in windows:  # the encoder reads the sentence's word pieces: those of the window's own text
+        encoded = extractor.tokenizer(window.text, add_special_tokens=False, return_offsets_mapping=True)
+        assert list(window.ids) == encoded["input_ids"] and list(window.offsets) == encoded["offset_mapping"]
     assert windows[0].base == 0 and windows[-1].base + len(windows[-1].text) == len(sentence)
     for window, following in zip(windows, windows[1:]):
         assert following.base <= window.base + len(window.text)  # windows overlap or touch: nothing is skipped

@@ -256,13 +256,13 @@ def test_batched_evidence_equals_the_per_skill_loop(extractor, example_ad):
     for windows, tokens, mask, offsets in extractor._encoded_batches(sentences, False):
         _, _, alpha, *_ = extractor._top_skills(tokens, mask, 8)
         alpha[0, 1:3] = alpha[0, 1:3].flip(0)  # ties and uneven weights too
-        spans = [_word_spans(w.text, row) for w, row in zip(windows, offsets.tolist())]
+        spans = [_word_spans(w.text, row) for w, row in zip(windows, offsets)]
         weights = _word_weights(alpha, [t for _, t in spans], max(len(w) for w, _ in spans))
         loop = alpha.transpose(1, 2).tolist()
         for row, window in enumerate(windows):
             for col in range(alpha.shape[2]):
                 assert _evidence(window, spans[row][0], weights[row][col]) == _reference_evidence(
-                    window, offsets[row].tolist(), loop[row][col])
+                    window, offsets[row], loop[row][col])
                 compared += 1
     assert compared >= 8 * len(sentences)
 

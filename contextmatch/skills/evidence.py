@@ -20,22 +20,24 @@ class _Window:
     base: int  # character offset of the window in its sentence
     text: str
     length: int = 0  # word-piece tokens, without special tokens
+    ids: tuple = ()  # their token ids
+    offsets: tuple = ()  # their (start, end) characters in ``text``
 
 
-def token_windows(sentence: str, offsets: list, budget: int) -> list[tuple[int, int, int]]:
-    """(start, end, tokens) of the windows of a sentence whose word pieces have character ``offsets``: the whole
+def token_windows(sentence: str, offsets: list, budget: int) -> list[tuple[int, int, int, int]]:
+    """(start, end, first token, tokens) of the windows of a sentence whose word pieces have character ``offsets``: the whole
     sentence when it has at most ``budget`` pieces, else windows of at most ``budget`` pieces that start at word
     starts, end before one where they can, and overlap by about a quarter.
 
     >>> text = "aa bb cc dd ee"
     >>> offsets = [(0, 2), (3, 5), (6, 8), (9, 11), (12, 14)]
     >>> token_windows(text, offsets, 8)
-    [(0, 14, 5)]
-    >>> [text[a:b] for a, b, _ in token_windows(text, offsets, 4)]
-    ['aa bb cc dd', 'dd ee']
+    [(0, 14, 0, 5)]
+    >>> token_windows(text, offsets, 4)
+    [(0, 11, 0, 4), (9, 14, 3, 2)]
     """
     if len(offsets) <= budget:
-        return [(0, len(sentence), len(offsets))]
+        return [(0, len(sentence), 0, len(offsets))]
 
     def word_start(i: int) -> bool:
         start = offsets[i][0]
@@ -49,13 +51,43 @@ def token_windows(sentence: str, offsets: list, budget: int) -> list[tuple[int, 
             while cut > first + budget // 2 and not word_start(cut):
                 cut -= 1
             end = cut if cut > first + budget // 2 else end
-        windows.append((offsets[first][0], offsets[end - 1][1], end - first))
+        windows.append((offsets[first][0], offsets[end - 1][1], first, end - first))
         if end >= len(offsets):
             return windows
         following = max(first + 1, end - budget // 4)  # a quarter of a window overlaps the previous one
         while following < end and not word_start(following):
             following += 1
         first = following
+
+
+def special_tokens(tokenizer) -> tuple[list[int], list[int]]:
+    """The special token ids a tokenizer puts before and after a sentence (``[CLS]`` and ``[SEP]`` for BERT)."""
+    content = tokenizer("a", add_special_tokens=False)["input_ids"]
+    full = tokenizer("a")["input_ids"]
+    start = next(i for i in range(len(full)) if full[i : i + len(content)] == content)
+    return full[:start], full[start + len(content) :]
+
+
+def window_inputs(windows: list[_Window], prefix: list[int], suffix: list[int], pad_id: int
+                  ) -> tuple[torch.Tensor, torch.Tensor, list[list[tuple[int, int]]]]:
+    """Input ids and attention mask (batch, tokens) of ``windows`` from their word pieces, between the tokenizer's
+    ``prefix`` and ``suffix`` special tokens and padded on the right with ``pad_id``, and each row's character
+    offsets in its window (``(0, 0)`` for special tokens and padding): the sentences are tokenized once.
+
+    >>> pieces = [_Window(0, 0, "ab c", 2, (7, 8), ((0, 2), (3, 4))), _Window(1, 0, "d", 1, (9,), ((0, 1),))]
+    >>> ids, mask, offsets = window_inputs(pieces, [101], [102], 0)
+    >>> ids.tolist(), mask.tolist(), offsets[1]
+    ([[101, 7, 8, 102], [101, 9, 102, 0]], [[1, 1, 1, 1], [1, 1, 1, 0]], [(0, 0), (0, 1), (0, 0), (0, 0)])
+    """
+    width = len(prefix) + len(suffix) + max(len(w.ids) for w in windows)
+    ids, mask, offsets = [], [], []
+    for w in windows:
+        row = [*prefix, *w.ids, *suffix]
+        pad = width - len(row)
+        ids.append(row + [pad_id] * pad)
+        mask.append([1] * len(row) + [0] * pad)
+        offsets.append([(0, 0)] * len(prefix) + list(w.offsets) + [(0, 0)] * (len(suffix) + pad))
+    return torch.tensor(ids), torch.tensor(mask), offsets
 
 
 def _word_spans(text: str, offsets: list[list[int]]) -> tuple[list[tuple[int, int]], list[int]]:

@@ -13,7 +13,7 @@ from ..esco import DEFAULT_ESCO_VERSION, load_esco
 from ..models import load_model
 from ..runtime import configure_threads
 from ..text import clean_text, split_sentences
-from .evidence import _evidence, _word_spans, _word_weights, token_windows, _Window
+from .evidence import _evidence, _word_spans, _word_weights, special_tokens, token_windows, window_inputs, _Window
 from .labels import DEFAULT_AGGREGATION, DEFAULT_SKILL_LABELS, SKILL_LABEL_MODES, label_table, parse_aggregation
 from .quantize import encoder_name, resolve_quantize, sentence_encoder
 from .results import AdSkill, Alternative, Extraction, SentenceResult, SkillMatch
@@ -110,7 +110,7 @@ class SkillExtractor:
         self.quantize, self.backend = resolve_quantize(quantize, backend, self.model.device.type), backend
         self.encoder_name = encoder_name(self.quantize, backend)
         self.encoder = sentence_encoder(self.model, self.quantize, backend)  # the model's encoder unless quantized
-        self._special_tokens = len(self.tokenizer("")["input_ids"])
+        self._template = special_tokens(self.tokenizer)
         config = self.model.config
         self.gate = gate and getattr(config, "gate_threshold", None) is not None
         self.margin = getattr(config, "score_margin", 2.0) if margin is None else margin
@@ -295,20 +295,19 @@ class SkillExtractor:
             self._unencoded[rows] = False
 
     def _all_windows(self, sentences: Sequence[str]) -> list[_Window]:
-        """The windows of every sentence, tokenized in one call."""
+        """The windows of every sentence, tokenized in one call: their word pieces are the encoder's input."""
         if not sentences:
             return []
-        offsets = self.tokenizer(list(sentences), add_special_tokens=False,
-                                 return_offsets_mapping=True)["offset_mapping"]
-        return [w for i, (s, o) in enumerate(zip(sentences, offsets)) for w in self._windows(i, s, o)]
+        encoded = self.tokenizer(list(sentences), add_special_tokens=False, return_offsets_mapping=True)
+        return [w for i, (s, ids, o) in enumerate(zip(sentences, encoded["input_ids"], encoded["offset_mapping"]))
+                for w in self._windows(i, s, ids, o)]
 
-    def _windows(self, index: int, sentence: str, offsets: list | None = None) -> list[_Window]:
+    def _windows(self, index: int, sentence: str, ids: list[int], offsets: list) -> list[_Window]:
         """Split a sentence longer than the encoder's window into overlapping windows that start at word starts."""
-        if offsets is None:
-            offsets = self.tokenizer(sentence, add_special_tokens=False,
-                                     return_offsets_mapping=True)["offset_mapping"]
-        budget = self.model.config.max_sentence_length - self._special_tokens
-        return [_Window(index, a, sentence[a:b], n) for a, b, n in token_windows(sentence, offsets, budget)]
+        budget = self.model.config.max_sentence_length - sum(map(len, self._template))
+        return [_Window(index, a, sentence[a:b], n, tuple(ids[first : first + n]),
+                        tuple((s - a, e - a) for s, e in offsets[first : first + n]))
+                for a, b, first, n in token_windows(sentence, offsets, budget)]
 
     @staticmethod
     def _batch_order(windows: list[_Window]) -> list[int]:
@@ -325,13 +324,9 @@ class SkillExtractor:
         with torch.inference_mode():
             for start in range(0, len(order), self.batch_size):
                 batch = [windows[i] for i in order[start : start + self.batch_size]]
-                encoded = self.tokenizer(
-                    [w.text for w in batch], padding=True, truncation=True, return_offsets_mapping=True,
-                    max_length=self.model.config.max_sentence_length, return_tensors="pt",
-                )
-                offsets = encoded.pop("offset_mapping")
-                mask = encoded["attention_mask"].to(self.model.device)
-                yield batch, self.encoder(encoded["input_ids"].to(self.model.device), mask), mask, offsets
+                ids, mask, offsets = window_inputs(batch, *self._template, self.tokenizer.pad_token_id)
+                mask = mask.to(self.model.device)
+                yield batch, self.encoder(ids.to(self.model.device), mask), mask, offsets
                 bar.update(len(batch))
         bar.close()
 
@@ -370,7 +365,7 @@ class SkillExtractor:
         for windows, tokens, mask, offsets in self._encoded_batches(sentences, progress):
             values, indices, alpha, labels = self._top_skills(tokens, mask, k)
             self._record_relevance(windows, tokens, mask, relevance)
-            spans = [_word_spans(window.text, row) for window, row in zip(windows, offsets.tolist())]  # once a window
+            spans = [_word_spans(window.text, row) for window, row in zip(windows, offsets)]  # once a window
             weights = _word_weights(alpha, [token_words for _, token_words in spans], max(len(w) for w, _ in spans))
             values, indices, labels = values.tolist(), indices.tolist(), labels.tolist()
             for row, window in enumerate(windows):

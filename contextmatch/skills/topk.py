@@ -101,6 +101,9 @@ def aggregated_bounds(label_bounds: torch.Tensor, skill_labels: torch.Tensor, we
     >>> aggregated_bounds(bounds, table, 0.5), aggregate_label_scores(bounds, table, 0.5)
     (tensor([[0.4000, 0.5000]]), tensor([[0.4000, 0.5000]]))
     """
+    if skill_labels.shape[1] == 1 and torch.equal(skill_labels[:, 0], torch.arange(label_bounds.shape[1],
+                                                                                 device=skill_labels.device)):
+        return label_bounds  # one label per skill, in skill order
     preferred = label_bounds[:, skill_labels[:, 0]]
     if skill_labels.shape[1] == 1 or weight == 1:
         return preferred
@@ -180,7 +183,7 @@ def label_topk(token_embeddings: torch.Tensor, attention_mask: torch.Tensor, lab
                                           skill_labels, weight, label_temperature)
             order_indices, order_values = full.topk(k, dim=1).indices, None
         else:
-            order = bounds[rows].topk(m + 1, dim=1)
+            order = (bounds if len(rows) == batch else bounds[rows]).topk(m + 1, dim=1)
             order_indices, order_values = order.indices[:, :m], order.values[:, m]
         scores, label, weights = candidate_skill_scores(token_embeddings[rows], attention_mask[rows],
                                                         label_embeddings, skill_labels, order_indices, temperature,

@@ -325,7 +325,7 @@ def windowed_scores(model, tokenizer, sentences: list[str], skills: torch.Tensor
         if sentences else []
     owners, texts = [], []
     for index, (sentence, pieces) in enumerate(zip(sentences, offsets)):
-        for start, end, _ in token_windows(sentence, pieces, budget):
+        for start, end, *_ in token_windows(sentence, pieces, budget):
             owners.append(index)
             texts.append(sentence[start:end])
     window_scores = model.score_sentences(tokenizer, texts, skills).float().cpu()
