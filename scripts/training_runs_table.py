@@ -33,8 +33,12 @@ def other_options(config: dict) -> str:
 
     >>> other_options({"repeat": {"skillspan": 5}, "train_labels": 3, "label_mix": 0.4}), other_options({})
     ('--repeat skillspan=5 --train-labels 3 --label-mix 0.4', '')
+    >>> other_options({"scale": 12.0}), other_options({"scale": 20.0})
+    ('--scale 12', '')
     """
     options = [f"--repeat {' '.join(f'{s}={n}' for s, n in config['repeat'].items())}"] if config.get("repeat") else []
+    if config.get("scale", 20.0) != 20.0:
+        options.append(f"--scale {config['scale']:g}")
     if config.get("train_labels"):
         options.append(f"--train-labels {config['train_labels']} --label-mix {config.get('label_mix', 0.4)}")
     return " ".join(options)

@@ -1,6 +1,7 @@
 """The evaluation harness: benchmark loading, gold filtering, exact ranks, baselines, CLI and results files."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -153,3 +154,21 @@ def test_all_label_systems_have_their_own_name_and_need_contextmatch():
                                                                            "max")
     with pytest.raises(ValueError, match="needs a contextmatch system"):
         score_matrix(System("bm25", None, "all"), ["SQL"])
+
+
+def test_skill_prior_features_count_occupations_and_rank_gold():
+    import doctest
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+    import skill_priors
+
+    assert doctest.testmod(skill_priors).failed == 0
+    esco = load_esco()
+    counts = skill_priors.occupation_counts(esco)
+    assert counts.shape == (len(esco.skills),) and counts.sum() > 0
+    index = {skill.uri: i for i, skill in enumerate(esco.skills)}
+    some = next(iter(esco.occupation_skills.values()))
+    for uri in some["essential"] + some["optional"]:
+        if uri in index:
+            assert counts[index[uri]] >= 1  # every listed skill is counted at least once
