@@ -33,12 +33,14 @@ def other_options(config: dict) -> str:
 
     >>> other_options({"repeat": {"skillspan": 5}, "train_labels": 3, "label_mix": 0.4}), other_options({})
     ('--repeat skillspan=5 --train-labels 3 --label-mix 0.4', '')
-    >>> other_options({"scale": 12.0}), other_options({"scale": 20.0})
-    ('--scale 12', '')
+    >>> other_options({"scale": 12.0}), other_options({"scale": 20.0, "lexical_scope": "other-branch"})
+    ('--scale 12', '--lexical-scope other-branch')
     """
     options = [f"--repeat {' '.join(f'{s}={n}' for s, n in config['repeat'].items())}"] if config.get("repeat") else []
     if config.get("scale", 20.0) != 20.0:
         options.append(f"--scale {config['scale']:g}")
+    if config.get("lexical_scope", "any") != "any":
+        options.append(f"--lexical-scope {config['lexical_scope']}")
     if config.get("train_labels"):
         options.append(f"--train-labels {config['train_labels']} --label-mix {config.get('label_mix', 0.4)}")
     return " ".join(options)

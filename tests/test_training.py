@@ -10,7 +10,7 @@ import torch
 from conftest import ROOT, run_cli
 from contextmatch.training.skills import (
     TrainConfig, batch_targets, contrastive_loss, lexical_negatives, r_precision_at_k, read_pairs, shares_a_word,
-    skill_skill_loss, train,
+    skill_branches, skill_skill_loss, train,
 )
 from contextmatch.training.skill_data import benchmark_sentences, build_training_data, content_md5, normalise
 
@@ -59,6 +59,26 @@ def test_lexical_negatives_share_a_word_and_are_never_gold(model_and_tokenizer):
     # the mined negatives become extra columns of the batch, never masked as gold
     columns, targets, mask = batch_targets(records, random.Random(0))
     assert set(columns) - {"Docker", "bake bread"} and not mask.any()
+
+
+def test_other_branch_lexical_negatives_leave_out_the_gold_skills_branches(model_and_tokenizer):
+    from contextmatch.esco import load_esco
+
+    branches = skill_branches(load_esco())
+    assert len(branches) == 13891 and all(branches.values())  # every skill reaches a root of the pillar
+    assert {b.rsplit("/", 1)[-1] for b in branches["dock operations"]} == {"10"}  # knowledge: ISCED field 10
+    assert any(b.endswith("/06") for b in branches["Python (computer programming)"])  # ISCED 06: ICT
+    model, tokenizer = model_and_tokenizer
+    labels = ["dock operations", "Docker", "Docker images", "use Git"]
+    fake = {"dock operations": frozenset({"10"}), "Docker": frozenset({"06"}), "Docker images": frozenset({"06", "S5"}),
+            "use Git": frozenset({"06"})}
+    records = [{"text": "You ship our services with Docker containers.", "skills": ["Docker"]}]
+    with torch.inference_mode():
+        assert lexical_negatives(records, model, tokenizer, labels, k=len(labels), branches=fake) == 1
+    assert records[0]["negatives"] == ["dock operations"]  # "Docker images" shares a word but also the branch
+    with torch.inference_mode():
+        lexical_negatives(records, model, tokenizer, labels, k=len(labels))
+    assert set(records[0]["negatives"]) == {"dock operations", "Docker images"}
 
 
 def _tiny_data(folder, pairs=None):

@@ -50,6 +50,9 @@ def register(commands) -> None:
     train.add_argument("--sources", nargs="+", help="train on these sources only (default: the recipe's)")
     for name, kind in RECIPE_OVERRIDES:
         train.add_argument(f"--{name}", type=kind, help="override the recipe")
+    train.add_argument("--lexical-scope", choices=("any", "other-branch"),
+                       help="which word-sharing skills --lexical-negatives may add: any (default) or only those "
+                            "outside every gold skill's ESCO branch (S1-S8, knowledge field, T1-T6, language)")
     train.add_argument("--repeat", nargs="+", metavar="SOURCE=N", type=_repeat,
                        help="oversample: each pair of SOURCE is in the data N times (default: the recipe's; "
                             "cpu: skillspan=5, others once)")
@@ -80,7 +83,7 @@ def _train(args) -> int:
     from ..training.skills import RECIPES, TrainConfig, train
 
     settings = dict(RECIPES[args.recipe])
-    for key in ["base", "sources"] + [name.replace("-", "_") for name, _ in RECIPE_OVERRIDES]:
+    for key in ["base", "sources", "lexical_scope"] + [name.replace("-", "_") for name, _ in RECIPE_OVERRIDES]:
         if getattr(args, key) is not None:
             settings[key] = getattr(args, key)
     if args.repeat:

@@ -13,6 +13,7 @@ checkpoint that ``--resume`` continues from after a kill.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import random
@@ -33,6 +34,7 @@ from ..skills.selection import content_words, label_overlap, stems, words
 # Sources of the recipes: the ESCO alternative labels are left out (scripts/ablation.py measured +2.7 mean
 # validation RP@5 without them, over two seeds each against four seeds with them: results/ablation/README.md).
 RECIPE_SOURCES = ["esco-description", "template", "skillskape", "skillspan"]
+LEXICAL_SCOPES = ("any", "other-branch")  # which word-sharing skills lexical negatives may be (TrainConfig)
 RECIPES = {
     # 2 CPU cores, about 30 minutes: all-MiniLM-L6-v2 fully fine-tuned with six seeds, each on the first 300 steps
     # of a 900-step schedule, their best models averaged (a soup, .soup), the SkillSpan job-ad sentences five times
@@ -67,6 +69,7 @@ class TrainConfig:
     train_layers: int | None = None  # train only this many top transformer layers (None: the whole encoder)
     hard_negatives: int = 0  # add, per text, one of its positive skill's this many nearest other skills (0: none)
     lexical_negatives: int = 0  # add, per text, one word-sharing skill among its this many nearest skills (0: none)
+    lexical_scope: str = "any"  # "other-branch": only word-sharing skills outside every gold skill's ESCO branch
     alt_label_rate: float = 0.0  # chance that a skill column is written as one of its alternative labels
     train_labels: int = 0  # score each skill column through its preferred label and this many alternative ones
     label_mix: float = 0.4  # ... aggregated as label_mix x preferred + (1 - label_mix) x best (--skill-labels all)
@@ -157,11 +160,35 @@ def shares_a_word(text_words: set[str], label: str, prefixes: set[str] | None = 
     return sum(label_overlap(content_words(label), text_words, prefixes)) > 0
 
 
+def skill_branches(esco) -> dict[str, frozenset[str]]:
+    """Each skill's branches (preferred label -> URIs): the groups just below the four roots of the ESCO skill
+    pillar (skills S1-S8, knowledge by ISCED field, transversal T1-T6, language) that it descends from."""
+    broader = esco.broader_skills
+    roots = {uri for above in broader.values() for uri in above if uri not in broader}
+
+    @functools.lru_cache(maxsize=None)
+    def branches(uri: str) -> frozenset[str]:
+        return frozenset().union(*[{uri} if up in roots else branches(up) for up in broader.get(uri, [])])
+
+    return {skill.label: branches(skill.uri) for skill in esco.skills}
+
+
+def outside_branches(candidate: frozenset[str], gold: list[frozenset[str]]) -> bool:
+    """Whether a candidate negative shares no branch with any gold skill (so it is no near-synonym of one).
+
+    >>> gold = [frozenset({"06", "S5"})]
+    >>> outside_branches(frozenset({"10"}), gold), outside_branches(frozenset({"S5", "S6"}), gold)
+    (True, False)
+    """
+    return not any(candidate & branches for branches in gold)
+
+
 def lexical_negatives(records: list[dict], model, tokenizer, labels: list[str], k: int,
-                      batch_size: int = 1024) -> int:
+                      batch_size: int = 1024, branches: dict[str, frozenset[str]] | None = None) -> int:
     """Store in each record, as ``negatives``, the skills among its ``k`` nearest by the model's mean-pooled
-    cosine that share a word with its text (:func:`shares_a_word`) and are not its gold; returns how many records
-    got at least one. Mined once, with the starting model."""
+    cosine that share a word with its text (:func:`shares_a_word`) and are not its gold; with ``branches``
+    (:func:`skill_branches`), only those in no branch of a gold skill (:func:`outside_branches`). Returns how many
+    records got at least one. Mined once, with the starting model."""
     unit_labels = torch.nn.functional.normalize(model.embed_skill_labels(tokenizer, labels), dim=-1)
     found = 0
     for start in tqdm(range(0, len(records), batch_size), desc="Mining lexical negatives", unit="batch",
@@ -171,8 +198,10 @@ def lexical_negatives(records: list[dict], model, tokenizer, labels: list[str], 
         for record, top in zip(part, (texts @ unit_labels.T).topk(k, dim=1).indices.tolist()):
             present = set(words(record["text"]))
             prefixes = stems(present)
+            gold = [branches[s] for s in record["skills"] if s in branches] if branches else []
             record["negatives"] = [labels[i] for i in top if labels[i] not in record["skills"]
-                                   and shares_a_word(present, labels[i], prefixes)]
+                                   and shares_a_word(present, labels[i], prefixes)
+                                   and (branches is None or outside_branches(branches[labels[i]], gold))]
             found += bool(record["negatives"])
     return found
 
@@ -439,7 +468,12 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
             neighbours = nearest_labels(model.embed_skill_labels(tokenizer, labels), labels, config.hard_negatives)
     if config.lexical_negatives:
         with torch.inference_mode():
-            mined = lexical_negatives(records, model, tokenizer, load_esco().skill_labels, config.lexical_negatives)
+            if config.lexical_scope not in LEXICAL_SCOPES:
+                raise ValueError(f"lexical_scope {config.lexical_scope!r}: choose one of {', '.join(LEXICAL_SCOPES)}")
+            esco = load_esco()
+            branches = skill_branches(esco) if config.lexical_scope == "other-branch" else None
+            mined = lexical_negatives(records, model, tokenizer, esco.skill_labels, config.lexical_negatives,
+                                      branches=branches)
         print(f"lexical negatives for {mined:,} of {len(records):,} texts", file=sys.stderr)
     parameters = freeze_lower_layers(model, config.train_layers) if config.train_layers else list(model.parameters())
     steps_per_epoch = len(records) // config.batch_size
