@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import statistics
 import sys
 from pathlib import Path
 
@@ -136,11 +137,11 @@ def main(argv=None) -> int:
                  **{name: round(100 * float(part.mean()), 2) for name, part in zip(selection, parts)},
                  "minus_zero_ci95": interval(resampled[spec] - resampled["0"])}
                 for spec, parts in per_query.items()]
-        test = {name: {f"{w:g}": round(100 * sum(rp) / len(rp), 2)
-                       for w in (0.0, float(chosen)) for rp in [ranked(candidate, w, name)]} for name in tests}
+        test = {name: {f"{w:g}": round(100 * statistics.fmean(ranked(candidate, w, name)), 2)
+                       for w in (0.0, float(chosen))} for name in tests}
         result["candidates"][candidate] = {"rows": rows, "chosen_weight": float(chosen), "test_rp@5": test}
         print(f"{candidate}: chosen weight {chosen} (pooled {pooled[chosen]:.2f} against {pooled['0']:.2f}, "
-              f"{next(r['minus_zero_ci95'] for r in rows if r['weight'] == float(chosen))}); test " +
+              f"{interval(resampled[chosen] - resampled['0'])}); test " +
               ", ".join(f"{n} {v['0']:.2f} -> {v[chosen]:.2f}" for n, v in test.items()))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

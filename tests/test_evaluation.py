@@ -1,12 +1,11 @@
 """The evaluation harness: benchmark loading, gold filtering, exact ranks, baselines, CLI and results files."""
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
 
-from conftest import run_cli
+from conftest import ROOT, run_cli
 from contextmatch.evaluation.benchmarks import load_benchmark, read_benchmark_csv
 from contextmatch.esco import load_esco
 from contextmatch.evaluation.ranking import bm25_scores, ranking_metrics
@@ -160,7 +159,7 @@ def test_skill_prior_features_count_occupations_and_rank_gold():
     import doctest
     import sys
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+    sys.path.insert(0, str(ROOT / "scripts"))
     import skill_priors
 
     assert doctest.testmod(skill_priors).failed == 0

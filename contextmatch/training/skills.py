@@ -198,10 +198,10 @@ def lexical_negatives(records: list[dict], model, tokenizer, labels: list[str], 
         for record, top in zip(part, (texts @ unit_labels.T).topk(k, dim=1).indices.tolist()):
             present = set(words(record["text"]))
             prefixes = stems(present)
-            gold = [branches[s] for s in record["skills"] if s in branches] if branches else []
+            gold = None if branches is None else [branches[s] for s in record["skills"] if s in branches]
             record["negatives"] = [labels[i] for i in top if labels[i] not in record["skills"]
                                    and shares_a_word(present, labels[i], prefixes)
-                                   and (branches is None or outside_branches(branches[labels[i]], gold))]
+                                   and (gold is None or outside_branches(branches[labels[i]], gold))]
             found += bool(record["negatives"])
     return found
 
