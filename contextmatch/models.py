@@ -103,6 +103,12 @@ def _is_installed_minilm(path: str) -> bool:
         return False
 
 
+def shipped_model_dir(name: str) -> Path | None:
+    """The folder of the model shipped under ``name`` (e.g. "contextmatch-mpnet"), or ``None``."""
+    folder = SHIPPED_MODELS_DIR / name
+    return folder if "/" not in name and (folder / "config.json").exists() else None
+
+
 def resolve(name_or_path: str | None) -> str:
     """A local folder or hub id for a model name: ``None`` means :func:`default_model`."""
     name = name_or_path or default_model()
@@ -110,8 +116,8 @@ def resolve(name_or_path: str | None) -> str:
         return str(minilm_path())
     if name in (MPNET, HUB_IDS[MPNET]):
         return str(mpnet_path())
-    shipped = SHIPPED_MODELS_DIR / name
-    if "/" not in name and (shipped / "config.json").exists():  # e.g. "contextmatch-default"
+    shipped = shipped_model_dir(name)
+    if shipped is not None:
         return str(shipped)
     if Path(name).exists():
         if not (Path(name) / "config.json").exists():

@@ -54,12 +54,10 @@ class System:
 
 
 def _model_label(model: str | None) -> str:
-    from ..models import SHIPPED_MODELS_DIR, default_model
+    from ..models import default_model, shipped_model_dir
 
     name = model or default_model()
-    path = Path(name)
-    if not (path / "config.json").exists() and (SHIPPED_MODELS_DIR / name / "config.json").exists():
-        path = SHIPPED_MODELS_DIR / name  # a shipped model's name, e.g. contextmatch-mpnet
+    path = shipped_model_dir(name) or Path(name)  # a shipped model by name, as load_model resolves it
     if (path / "config.json").exists():
         config = json.loads((path / "config.json").read_text())
         if config.get("model_type") == "contextmatch" and config.get("training"):

@@ -416,13 +416,12 @@ def run_folder(path: str | Path, resume: bool) -> Path:
     return out
 
 
-def autocast_precision(device: str | None) -> str:
-    """What ``precision="auto"`` trains in: bf16 where bfloat16 matrix products run natively (CUDA, CPUs with AMX
-    tiles), else fp32."""
+def autocast_precision(device: torch.device) -> str:
+    """What ``precision="auto"`` trains in on ``device``: bf16 where bfloat16 matrix products run natively (CUDA,
+    CPUs with AMX tiles), else fp32."""
     from ..skills.quantize import amx_cpu
 
-    cuda = (device or ("cuda" if torch.cuda.is_available() else "cpu")).startswith("cuda")
-    return "bf16" if cuda or amx_cpu() else "fp32"
+    return "bf16" if device.type == "cuda" or amx_cpu() else "fp32"
 
 
 def mean_rp(scores: dict[str, float]) -> float:
@@ -449,8 +448,8 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
         torch.set_num_threads(config.threads)
     if config.precision not in PRECISIONS:
         raise ValueError(f"precision {config.precision!r}: choose one of {', '.join(PRECISIONS)}")
-    if config.precision == "auto":  # recorded as what it resolved to, in train_config.json
-        config = replace(config, precision=autocast_precision(config.device))
+    if config.lexical_scope not in LEXICAL_SCOPES:
+        raise ValueError(f"lexical_scope {config.lexical_scope!r}: choose one of {', '.join(LEXICAL_SCOPES)}")
     if config.lexical_scope != "any" and not config.lexical_negatives:
         raise ValueError("lexical_scope only filters lexical negatives: set lexical_negatives (--lexical-negatives K)")
     torch.manual_seed(config.seed)
@@ -458,6 +457,8 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
     checkpoint = out / "checkpoint.pt"
     records = read_pairs(config.data, config.sources, config.repeat)
     model, tokenizer = load_model(config.base, config.device)
+    if config.precision == "auto":  # recorded as what it resolved to, in train_config.json
+        config = replace(config, precision=autocast_precision(model.device))
     model.config.attend_special_tokens = config.attend_special_tokens
     alt_labels = ({skill.label: skill.alt_labels for skill in load_esco().skills}
                   if config.skill_weight or config.alt_label_rate or config.train_labels else None)
@@ -468,8 +469,6 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
             neighbours = nearest_labels(model.embed_skill_labels(tokenizer, labels), labels, config.hard_negatives)
     if config.lexical_negatives:
         with torch.inference_mode():
-            if config.lexical_scope not in LEXICAL_SCOPES:
-                raise ValueError(f"lexical_scope {config.lexical_scope!r}: choose one of {', '.join(LEXICAL_SCOPES)}")
             esco = load_esco()
             branches = skill_branches(esco) if config.lexical_scope == "other-branch" else None
             mined = lexical_negatives(records, model, tokenizer, esco.skill_labels, config.lexical_negatives,
