@@ -107,6 +107,14 @@ class InputOrderExtractor(SkillExtractor):
         return list(range(len(windows)))
 
 
+class OneStreamExtractor(SkillExtractor):
+    """ConTeXT-match with its batches in one stream, torch's threads splitting each operation (before 2026-12-08;
+    now each thread ranks its own batches)."""
+
+    def _batch_workers(self, batches):
+        return 1
+
+
 @dataclass(frozen=True)
 class Config:
     """A timed pipeline: ``name`` for the table, ``make`` builds it in the worker process."""
@@ -134,6 +142,8 @@ CONFIGS = [
     Config("onnx", "ConTeXT-match: + ONNX Runtime encoder, fp32", lambda: SkillExtractor(backend="onnx")),
     Config("default", "ConTeXT-match default (CLI --quantize auto: the bf16 encoder on CPUs with AMX, else int8)",
            lambda: SkillExtractor(quantize="auto")),
+    Config("default-one-stream", "ConTeXT-match default, batches in one stream (threads split each operation)",
+           lambda: OneStreamExtractor(quantize="auto")),
     Config("torch-int8", "ConTeXT-match: + int8 encoder, torch dynamic quantization (feed-forward outputs float32)",
            lambda: SkillExtractor(quantize="int8")),
     Config("torch-bf16", "ConTeXT-match: + bf16 encoder, torch autocast", lambda: SkillExtractor(quantize="bf16")),

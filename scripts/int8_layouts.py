@@ -5,8 +5,9 @@ layouts of the shipped model against float32 (the evidence behind ``contextmatch
 
 Every layout runs on the same validation queries as ``benchmarks/accuracy.py`` (TECH, HOUSE, Skill-XL; the skill
 matrix is float32 in all of them, only the sentence encoder changes): every Linear layer in int8 (the layout before
-2026-12-04) and the shipped layout (the feed-forward outputs in float32), each with one activation scale per batch of
-32 windows (as before) and per ``INT8_WINDOWS`` windows (shipped).
+2026-12-04) and the feed-forward outputs in float32 (the layout until 2026-12-08), each with one activation scale per
+batch of 32 windows and per ``INT8_WINDOWS`` windows (shipped); and the shipped layout on CPUs with native bfloat16,
+the feed-forward outputs in bfloat16 (run on such a CPU).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from contextmatch.evaluation.ranking import load_metric  # noqa: E402
 from contextmatch.models import load_model  # noqa: E402
 from contextmatch.skills.extractor import SkillExtractor  # noqa: E402
 from contextmatch.skills.quantize import INT8_WINDOWS, SentenceEncoder, int8_layers, quantize_int8  # noqa: E402
+from contextmatch.skills.topk import bound_dtype  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -44,15 +46,19 @@ def main(argv=None) -> int:
     known = set(esco.skill_by_label)
     benchmarks = [load_benchmark(name, "validation", known) for name in ("tech", "house", "skill-xl")]
     linear = [name for name, module in model.named_modules() if isinstance(module, nn.Linear)]
-    layouts = {"float32": (None, None)}
+    layouts = {"float32": (None, None, None)}
     for windows in (32, INT8_WINDOWS):
-        layouts[f"every Linear layer int8, scale per {windows} windows"] = (linear, windows)
-        layouts[f"shipped: feed-forward outputs float32, scale per {windows} windows"] = (int8_layers(model), windows)
+        layouts[f"every Linear layer int8, scale per {windows} windows"] = (linear, windows, torch.float32)
+        layouts[f"feed-forward outputs float32, scale per {windows} windows"] = (int8_layers(model), windows,
+                                                                                torch.float32)
+    if bound_dtype("cpu") == torch.bfloat16:  # bfloat16 is native here
+        layouts[f"feed-forward outputs bfloat16, scale per {INT8_WINDOWS} windows"] = (int8_layers(model),
+                                                                                      INT8_WINDOWS, torch.bfloat16)
     rows = []
-    for layout, (names, windows) in layouts.items():
+    for layout, (names, windows, down) in layouts.items():
         extractor = SkillExtractor(pair, quantize=None)  # batches of 32 windows, as by default
         if names is not None:
-            extractor.encoder = SentenceEncoder(quantize_int8(model, names), "int8", int8_windows=windows)
+            extractor.encoder = SentenceEncoder(quantize_int8(model, names, down), "int8", int8_windows=windows)
         records = [evaluate_variant(extractor, layout, b, esco.skill_labels, metric) for b in benchmarks]
         rows.append({"layout": layout, "int8_layers": len(names or []), "windows_per_scale": windows,
                      "pooled_rp@5": pooled_rp5(records),
@@ -60,7 +66,7 @@ def main(argv=None) -> int:
         rows[-1]["minus_float32"] = round(rows[-1]["pooled_rp@5"] - rows[0]["pooled_rp@5"], 2)
         print(f"{layout:<55} pooled RP@5 {rows[-1]['pooled_rp@5']:6.2f} ({rows[-1]['minus_float32']:+.2f})", flush=True)
     result = {"command": "python scripts/int8_layouts.py" + (f" --model {args.model}" if args.model else ""),
-              "date": datetime.date.today().isoformat(), "model": args.model or "contextmatch-default",
+              "date": datetime.date.today().isoformat(), "cpu_native_bf16": bound_dtype("cpu") == torch.bfloat16, "model": args.model or "contextmatch-default",
               "queries": {b.name: b.n_queries for b in benchmarks}, "threads": torch.get_num_threads(), "layouts": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

@@ -11,9 +11,9 @@ import torch
 
 from conftest import run_cli
 from contextmatch.skills.extractor import SkillExtractor
-from contextmatch.skills.quantize import resolve_quantize
+from contextmatch.skills.quantize import down_dtype, encoder_name, resolve_quantize
 from contextmatch.runtime import available_cores, configure_threads
-from contextmatch.skills.topk import contextmatch_topk, cosine_bounds, unit_rows
+from contextmatch.skills.topk import bound_dtype, contextmatch_topk, cosine_bounds, unit_rows
 from modeling_contextmatch import contextmatch_scores
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,6 +95,41 @@ def test_bound_path_does_not_depend_on_the_batch(extractor):
     assert [m.score for m in alone] == pytest.approx([m.score for m in batched], abs=1e-5)
 
 
+def test_parallel_batches_give_the_same_skills_as_one_stream(model_and_tokenizer, example_ad):
+    """Two one-thread streams of batches (the CPU default with two threads) report what one stream reports, in the
+    same order, and leave torch's thread count as it was."""
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        extractor = SkillExtractor(model_and_tokenizer, quantize="int8", batch_size=2)
+        assert extractor._batch_workers(10) == 2
+        parallel = extractor.extract_many([example_ad, *SENTENCES], threshold=-1)
+        assert torch.get_num_threads() == 2
+        extractor._batch_workers = lambda batches: 1
+        for fast, slow in zip(parallel, extractor.extract_many([example_ad, *SENTENCES], threshold=-1)):
+            _assert_same_skills(fast, slow)
+            assert [s.relevance for s in fast.sentences] == pytest.approx([s.relevance for s in slow.sentences])
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_ordered_map_keeps_the_order_and_raises_the_first_error():
+    from contextmatch.runtime import ordered_map
+
+    def slow_square(x):
+        import time
+
+        time.sleep(0.01 * (5 - x))  # later items finish first
+        if x == 4:
+            raise ValueError("four")
+        return x * x
+
+    results = ordered_map(slow_square, range(6), workers=3)
+    assert [next(results) for _ in range(4)] == [0, 1, 4, 9]
+    with pytest.raises(ValueError, match="four"):
+        next(results)
+
+
 def test_batches_are_length_bucketed(extractor):
     windows = extractor._all_windows(["a b c d e f g h", "a", "a b c"])
     assert [w.length for w in windows] == [8, 1, 3]
@@ -124,15 +159,23 @@ def test_quantized_encoders_score_close_to_float32(model_and_tokenizer, extracto
     assert torch.equal(reduced.skill_embeddings, extractor.skill_embeddings)
 
 
-def test_int8_keeps_the_feed_forward_outputs_in_float32(model_and_tokenizer):
-    from contextmatch.skills.quantize import quantize_int8
+@pytest.mark.parametrize("down", [torch.float32, torch.bfloat16])
+def test_int8_keeps_the_feed_forward_outputs_out_of_int8(model_and_tokenizer, down):
+    from contextmatch.skills.quantize import Bf16Linear, quantize_int8
 
     model = model_and_tokenizer[0]
     linear = {n: m for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
-    quantized = dict(quantize_int8(model).named_modules())
-    kept = sorted(n for n in linear if type(quantized[n]) is torch.nn.Linear)
+    quantized = dict(quantize_int8(model, down=down).named_modules())
+    kept_type = torch.nn.Linear if down == torch.float32 else Bf16Linear
+    kept = sorted(n for n in linear if type(quantized[n]) is kept_type)
     assert kept and kept == sorted(n for n in linear if n.endswith(".output.dense") and "attention" not in n)
-    assert all(type(quantized[n]) is not torch.nn.Linear for n in linear if n not in kept)  # the rest is int8
+    assert all(type(quantized[n]) not in (torch.nn.Linear, Bf16Linear) for n in linear if n not in kept)  # int8
+    if down == torch.bfloat16:
+        layer = quantized[kept[0]]
+        x = torch.randn(3, layer.weight.shape[1])
+        assert layer.weight.dtype == torch.bfloat16 and layer(x).dtype == torch.float32
+        reference = linear[kept[0]](x)
+        assert (layer(x) - reference).norm() < 0.01 * reference.norm()  # bfloat16 rounding only
 
 
 def test_int8_activation_scales_cover_only_a_few_windows(model_and_tokenizer):
@@ -202,7 +245,8 @@ def test_auto_encoder_is_bf16_with_amx_int8_on_other_cpus_float32_without_a_quan
     assert resolve_quantize("auto", "onnx") == "int8"  # ONNX Runtime has no bf16 path here
     monkeypatch.setattr("contextmatch.skills.quantize._amx_here", lambda: False)
     auto = SkillExtractor(model_and_tokenizer, quantize="auto")
-    assert (auto.quantize, auto.encoder_name) == ("int8", "torch int8")
+    down = " (feed-forward outputs bf16)" if bound_dtype("cpu") == torch.bfloat16 else ""
+    assert (auto.quantize, auto.encoder_name) == ("int8", "torch int8" + down)
     assert auto.encoder.model is not model_and_tokenizer[0]
     assert SkillExtractor(model_and_tokenizer, quantize="fp32").encoder_name == "torch fp32"
     monkeypatch.setattr("contextmatch.skills.quantize.INT8_ENGINES", ())  # a torch build without fbgemm/x86/qnnpack
@@ -217,7 +261,8 @@ def test_extract_verbose_names_the_encoder(tmp_path):
     ad.write_text("Experience with PostgreSQL.\n", encoding="utf-8")
     done = run_cli("extract", ad, "--verbose", "--format", "json", "--threads", "1")
     assert done.returncode == 0, done.stderr.decode()[-2000:]
-    assert f"encoder torch {resolve_quantize('auto')} (--quantize auto), 1 threads" in done.stderr.decode()
+    expected = encoder_name(resolve_quantize("auto"), "torch", down_dtype())
+    assert f"encoder {expected} (--quantize auto), 1 threads" in done.stderr.decode()
     done = run_cli("extract", ad, "--verbose", "--quantize", "fp32", "--format", "json")
     assert "encoder torch fp32 (--quantize fp32)" in done.stderr.decode()
 
@@ -293,7 +338,8 @@ def test_throughput_benchmark_runs_on_a_tiny_setting(tmp_path):
         assert [r["key"] for r in run["rows"]] == ["baseline", "fp32", "default"]
         assert [r["threads"] for r in run["rows"]] == [run["threads"]] * 3
         assert run["rows"][0]["vs_baseline"] == 1.0 and run["rows"][0]["vs_peer"] is None
-        assert [r.get("encoder") for r in run["rows"]] == [None, "torch fp32", f"torch {resolve_quantize('auto')}"]
+        auto = encoder_name(resolve_quantize("auto"), "torch", down_dtype())
+        assert [r.get("encoder") for r in run["rows"]] == [None, "torch fp32", auto]
         assert all(r["sentences_per_s"] > 0 and r["peak_rss_mb"] > 0 and r["p95_ms"] >= r["p50_ms"]
                    for r in run["rows"])
     readme = tmp_path / "README.md"

@@ -11,11 +11,11 @@ from tqdm.auto import tqdm
 from ..cache import label_matrix, skill_matrix
 from ..esco import DEFAULT_ESCO_VERSION, load_esco
 from ..models import load_model
-from ..runtime import configure_threads
+from ..runtime import configure_threads, ordered_map
 from ..text import clean_text, split_sentences
 from .evidence import _evidence, _word_spans, _word_weights, special_tokens, token_windows, window_inputs, _Window
 from .labels import DEFAULT_AGGREGATION, DEFAULT_SKILL_LABELS, SKILL_LABEL_MODES, label_table, parse_aggregation
-from .quantize import encoder_name, resolve_quantize, sentence_encoder
+from .quantize import down_dtype, encoder_name, resolve_quantize, sentence_encoder
 from .results import AdSkill, Alternative, Extraction, SentenceResult, SkillMatch
 from .selection import Forest, Redundancy, SelectionRule, SkillFeatures
 from .topk import (OUTSIDE_POOL, bound_dtype, candidate_skill_scores, label_topk, pool_members, pool_ranking,
@@ -108,7 +108,7 @@ class SkillExtractor:
         exact_labels = skill_labels == "all" and label_pool is None  # only the exact all-label bound reads them
         self.unit_labels = unit_rows(self.label_embeddings).to(self.unit_skills) if exact_labels else self.unit_skills
         self.quantize, self.backend = resolve_quantize(quantize, backend, self.model.device.type), backend
-        self.encoder_name = encoder_name(self.quantize, backend)
+        self.encoder_name = encoder_name(self.quantize, backend, down_dtype())
         self.encoder = sentence_encoder(self.model, self.quantize, backend)  # the model's encoder unless quantized
         self._template = special_tokens(self.tokenizer)
         config = self.model.config
@@ -315,20 +315,56 @@ class SkillExtractor:
         on its batch, so the order changes speed only."""
         return sorted(range(len(windows)), key=lambda i: windows[i].length)
 
-    def _encoded_batches(self, sentences: Sequence[str], progress: bool) -> Iterator:
-        """Encode windows in length-bucketed batches: yields (windows, token embeddings, mask, offsets)."""
+    def _batches(self, sentences: Sequence[str]) -> list[list[_Window]]:
+        """The windows of ``sentences`` in length-bucketed batches of :attr:`batch_size`."""
         windows = self._all_windows(sentences)
         order = self._batch_order(windows)
-        bar = tqdm(total=len(windows), desc="Scoring sentences", unit="sent", file=sys.stderr,
-                   disable=not progress or len(windows) < 2 * self.batch_size)
-        with torch.inference_mode():
-            for start in range(0, len(order), self.batch_size):
-                batch = [windows[i] for i in order[start : start + self.batch_size]]
-                ids, mask, offsets = window_inputs(batch, *self._template, self.tokenizer.pad_token_id)
-                mask = mask.to(self.model.device)
-                yield batch, self.encoder(ids.to(self.model.device), mask), mask, offsets
+        return [[windows[i] for i in order[start : start + self.batch_size]]
+                for start in range(0, len(order), self.batch_size)]
+
+    def _encode(self, batch: list[_Window]) -> tuple[torch.Tensor, torch.Tensor, list]:
+        """Token embeddings, mask and offsets of one batch of windows."""
+        ids, mask, offsets = window_inputs(batch, *self._template, self.tokenizer.pad_token_id)
+        mask = mask.to(self.model.device)
+        return self.encoder(ids.to(self.model.device), mask), mask, offsets
+
+    def _encoded_batches(self, sentences: Sequence[str], progress: bool) -> Iterator:
+        """Encode windows in length-bucketed batches: yields (windows, token embeddings, mask, offsets)."""
+        batches = self._batches(sentences)
+        with torch.inference_mode(), self._progress(batches, progress) as bar:
+            for batch in batches:
+                yield batch, *self._encode(batch)
                 bar.update(len(batch))
-        bar.close()
+
+    def _ranked_batches(self, sentences: Sequence[str], k: int, relevance: bool, progress: bool) -> Iterator:
+        """Rank the windows of ``sentences`` batch by batch: yields (windows, offsets, top-k of
+        :meth:`_top_skills`, the gate's relevance or ``None``). On CPU with torch on several threads, the batches
+        run that many at a time, one thread each (:func:`contextmatch.runtime.ordered_map`); the results are the
+        same."""
+        batches = self._batches(sentences)
+
+        def rank(batch: list[_Window]):
+            with torch.inference_mode():
+                tokens, mask, offsets = self._encode(batch)
+                return offsets, self._top_skills(tokens, mask, k), \
+                    self.model.relevance(tokens, mask) if relevance else None
+
+        with self._progress(batches, progress) as bar:
+            for batch, ranked in zip(batches, ordered_map(rank, batches, self._batch_workers(len(batches)))):
+                yield batch, *ranked
+                bar.update(len(batch))
+
+    def _batch_workers(self, batches: int) -> int:
+        """Batches ranked at once: torch's CPU threads, one each, where ranking a batch changes no shared state
+        (a label pool encodes labels on first use; ONNX Runtime keeps its own threads)."""
+        if self.model.device.type != "cpu" or self.backend != "torch" or self.label_pool is not None:
+            return 1
+        return max(1, min(torch.get_num_threads(), batches))
+
+    def _progress(self, batches: list[list[_Window]], progress: bool) -> tqdm:
+        windows = sum(map(len, batches))
+        return tqdm(total=windows, desc="Scoring sentences", unit="sent", file=sys.stderr,
+                    disable=not progress or windows < 2 * self.batch_size)
 
     def _top_skills(self, tokens: torch.Tensor, mask: torch.Tensor, k: int):
         """Exact top-k skills of each window: scores, indices (batch, k), attention (batch, tokens, k) of each
@@ -362,9 +398,9 @@ class SkillExtractor:
         sentence) with the gate's probability, the highest over a sentence's windows."""
         best: list[dict[int, SkillMatch]] = [{} for _ in sentences]
         k = min(top_k, len(self.skills))
-        for windows, tokens, mask, offsets in self._encoded_batches(sentences, progress):
-            values, indices, alpha, labels = self._top_skills(tokens, mask, k)
-            self._record_relevance(windows, tokens, mask, relevance)
+        for windows, offsets, top, scores in self._ranked_batches(sentences, k, relevance is not None, progress):
+            values, indices, alpha, labels = top
+            self._record_relevance(windows, scores, relevance)
             spans = [_word_spans(window.text, row) for window, row in zip(windows, offsets)]  # once a window
             weights = _word_weights(alpha, [token_words for _, token_words in spans], max(len(w) for w, _ in spans))
             values, indices, labels = values.tolist(), indices.tolist(), labels.tolist()
@@ -381,9 +417,10 @@ class SkillExtractor:
                             matched_label=matched if matched != skill.label else None)
         return [sorted(found.values(), key=lambda m: -m.score)[:top_k] for found in best]
 
-    def _record_relevance(self, windows, tokens, mask, relevance: list | None) -> None:
-        scores = None if relevance is None else self.model.relevance(tokens, mask)
-        if scores is not None:
+    @staticmethod
+    def _record_relevance(windows, scores: torch.Tensor | None, relevance: list | None) -> None:
+        """Each sentence's relevance: the highest of its windows' gate probabilities ``scores``."""
+        if scores is not None and relevance is not None:
             for window, score in zip(windows, scores.tolist()):
                 current = relevance[window.sentence]
                 relevance[window.sentence] = score if current is None else max(current, score)

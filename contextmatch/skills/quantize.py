@@ -2,8 +2,9 @@
 
 ``int8``: the encoder's Linear layers with int8 weights (per output channel) and int8 activations quantized per
 call (torch dynamic quantization, fbgemm kernels; CPU only), except the layers that project down (the feed-forward
-output, which reads the activation's outliers: a per-tensor int8 scale loses the rest of its values), which stay
-float32. The activation scale is taken over at most :data:`INT8_WINDOWS` windows at a time (one outlier sets the
+output, which reads the activation's outliers: a per-tensor int8 scale loses the rest of its values), which run in
+bfloat16 where the CPU multiplies bfloat16 natively (AVX512-BF16 or AMX: three times float32's speed there) and in
+float32 elsewhere (:func:`down_dtype`). The activation scale is taken over at most :data:`INT8_WINDOWS` windows at a time (one outlier sets the
 scale of every value quantized with it), so a sentence's scores can move slightly with its neighbours.
 ``bf16``: the encoder runs under bfloat16 autocast; fast on CPUs with AVX512-BF16 or AMX and on GPUs, slower than
 float32 elsewhere.
@@ -29,14 +30,18 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .topk import bound_dtype
+
 QUANTIZE_MODES = ("int8", "bf16")
 BACKENDS = ("torch", "onnx")
 AUTO = "auto"
 INT8_ENGINES = ("x86", "fbgemm", "qnnpack", "onednn")  # torch's quantized CPU engines that run dynamic int8 Linear
 INT8_WINDOWS = 16  # windows that share an int8 activation scale (scripts/int8_layouts.py)
 # The encoder the gate and the decision layer are fitted on (scripts/train_gate.py, tune_selection.py,
-# gate_cutoff.py), whatever the machine that fits them: what ``auto`` picks on CPUs without AMX.
+# gate_cutoff.py), whatever the machine that fits them: what ``auto`` picks on CPUs without AMX, with the
+# feed-forward outputs in float32 (as on CPUs without native bfloat16).
 FIT_QUANTIZE = "int8"
+FIT_DOWN = torch.float32
 
 
 def amx_cpu(cpuinfo: str | None = None) -> bool:
@@ -81,13 +86,21 @@ def resolve_quantize(mode: str | None, backend: str = "torch", device: str = "cp
     return "int8" if any(e in INT8_ENGINES for e in torch.backends.quantized.supported_engines) else None
 
 
-def encoder_name(mode: str | None, backend: str = "torch") -> str:
-    """How the sentence encoder runs, in words.
+def down_dtype() -> torch.dtype:
+    """The dtype of the feed-forward outputs of the torch int8 encoder: bfloat16 where this CPU multiplies it
+    natively, else float32."""
+    return bound_dtype("cpu")
 
-    >>> encoder_name(None), encoder_name("int8", "onnx")
-    ('torch fp32', 'ONNX Runtime int8')
+
+def encoder_name(mode: str | None, backend: str = "torch", down: torch.dtype = torch.float32) -> str:
+    """How the sentence encoder runs, in words (``down``: the dtype of torch int8's feed-forward outputs).
+
+    >>> encoder_name(None), encoder_name("int8", "onnx"), encoder_name("int8", down=torch.bfloat16)
+    ('torch fp32', 'ONNX Runtime int8', 'torch int8 (feed-forward outputs bf16)')
     """
-    return f"{'ONNX Runtime' if backend == 'onnx' else 'torch'} {mode or 'fp32'}"
+    name = f"{'ONNX Runtime' if backend == 'onnx' else 'torch'} {mode or 'fp32'}"
+    return f"{name} (feed-forward outputs bf16)" if (mode, backend, down) == ("int8", "torch", torch.bfloat16) \
+        else name
 
 
 class SentenceEncoder(nn.Module):
@@ -123,12 +136,13 @@ def in_groups(encode, input_ids: torch.Tensor, attention_mask: torch.Tensor, win
     return torch.cat(parts)
 
 
-def sentence_encoder(model, mode: str | None = None, backend: str = "torch"):
+def sentence_encoder(model, mode: str | None = None, backend: str = "torch", down: torch.dtype | None = None):
     """The sentence side of a ConTeXT-match ``model`` in ``mode`` (``None``: float32, ``int8``, ``bf16`` or
     ``auto``, see :func:`resolve_quantize`) on ``backend`` (``torch`` or ``onnx``): a callable
     ``(input_ids, attention_mask) -> float32 token embeddings``.
 
-    ``int8`` quantizes a copy of the model, so ``model`` itself (and its cached skill matrix) is unchanged.
+    ``int8`` quantizes a copy of the model, so ``model`` itself (and its cached skill matrix) is unchanged; its
+    feed-forward outputs run in ``down`` (default :func:`down_dtype`).
     """
     if mode is not None and mode not in (*QUANTIZE_MODES, AUTO, "fp32"):
         raise ValueError(f"unknown quantize mode {mode!r}: choose one of {', '.join(QUANTIZE_MODES)}, fp32, {AUTO}")
@@ -145,14 +159,14 @@ def sentence_encoder(model, mode: str | None = None, backend: str = "torch"):
         return SentenceEncoder(model, mode)
     if model.device.type != "cpu":
         raise ValueError(f"int8 quantization runs on CPU only, not on {model.device.type}: use bf16 there")
-    return SentenceEncoder(quantize_int8(model), "int8")
+    return SentenceEncoder(quantize_int8(model, down=down), "int8")
 
 
 def int8_layers(model: nn.Module) -> list[str]:
     """Names of the Linear layers :func:`quantize_int8` quantizes: all but those with more inputs than outputs (the
-    feed-forward output of each transformer layer). Keeping those in float32, with an activation scale per
-    :data:`INT8_WINDOWS` windows, keeps the pooled validation RP@5 of the shipped model level with float32's, where
-    every layer in int8 with a scale per 32 windows lost 1.19 points (``scripts/int8_layouts.py``,
+    feed-forward output of each transformer layer). Keeping those in float32 or bfloat16, with an activation scale
+    per :data:`INT8_WINDOWS` windows, keeps the pooled validation RP@5 of the shipped model within 0.5 of
+    float32's, where every layer in int8 lost 0.6 to 1.2 points (``scripts/int8_layouts.py``,
     ``results/speed/int8_layouts.json``).
 
     >>> int8_layers(nn.Sequential(nn.Linear(4, 16), nn.GELU(), nn.Linear(16, 4)))
@@ -162,12 +176,32 @@ def int8_layers(model: nn.Module) -> list[str]:
             if isinstance(module, nn.Linear) and module.in_features <= module.out_features]
 
 
-def quantize_int8(model: nn.Module, layers: list[str] | None = None) -> nn.Module:
+class Bf16Linear(nn.Module):
+    """A Linear layer that multiplies in bfloat16 (its weights stored so) and returns float32."""
+
+    def __init__(self, linear: nn.Linear):
+        super().__init__()
+        self.register_buffer("weight", linear.weight.detach().to(torch.bfloat16))
+        self.register_buffer("bias", None if linear.bias is None else linear.bias.detach().to(torch.bfloat16))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.linear(x.to(torch.bfloat16), self.weight, self.bias).float()
+
+
+def quantize_int8(model: nn.Module, layers: list[str] | None = None, down: torch.dtype | None = None) -> nn.Module:
     """A copy of ``model`` whose Linear layers ``layers`` (default: :func:`int8_layers`) are dynamically quantized to
-    int8 (per-channel weights)."""
+    int8 (per-channel weights); its other Linear layers run in ``down`` (default :func:`down_dtype`: bfloat16 or
+    float32)."""
     from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
     with warnings.catch_warnings():  # the eager quantization API warns that it is deprecated; torch is pinned
         warnings.simplefilter("ignore")
-        return quantize_dynamic(copy.deepcopy(model).eval(),
-                                {name: per_channel_dynamic_qconfig for name in layers or int8_layers(model)})
+        quantized = quantize_dynamic(copy.deepcopy(model).eval(),
+                                     {name: per_channel_dynamic_qconfig for name in layers or int8_layers(model)})
+    if (down or down_dtype()) == torch.bfloat16:
+        modules = dict(quantized.named_modules())
+        for name, module in list(modules.items()):
+            if type(module) is nn.Linear:
+                parent, _, child = name.rpartition(".")
+                setattr(modules[parent], child, Bf16Linear(module))
+    return quantized
