@@ -7,7 +7,8 @@ Every layout runs on the same validation queries as ``benchmarks/accuracy.py`` (
 matrix is float32 in all of them, only the sentence encoder changes): every Linear layer in int8 (the layout before
 2026-12-04) and the feed-forward outputs in float32 (the layout until 2026-12-08), each with one activation scale per
 batch of 32 windows and per ``INT8_WINDOWS`` windows (shipped); and the shipped layout on CPUs with native bfloat16,
-the feed-forward outputs in bfloat16 (run on such a CPU).
+the feed-forward outputs in bfloat16 (run on such a CPU); and, for comparison, the whole encoder under bfloat16
+autocast (``--quantize bf16``, what ``auto`` runs on CPUs with AMX).
 """
 
 from __future__ import annotations
@@ -54,10 +55,13 @@ def main(argv=None) -> int:
     if bound_dtype("cpu") == torch.bfloat16:  # bfloat16 is native here
         layouts[f"feed-forward outputs bfloat16, scale per {INT8_WINDOWS} windows"] = (int8_layers(model),
                                                                                       INT8_WINDOWS, torch.bfloat16)
+    layouts["bf16 autocast, every layer (not int8)"] = ([], None, None)
     rows = []
     for layout, (names, windows, down) in layouts.items():
         extractor = SkillExtractor(pair, quantize=None)  # batches of 32 windows, as by default
-        if names is not None:
+        if names == []:
+            extractor.encoder = SentenceEncoder(model, "bf16")
+        elif names is not None:
             extractor.encoder = SentenceEncoder(quantize_int8(model, names, down), "int8", int8_windows=windows)
         records = [evaluate_variant(extractor, layout, b, esco.skill_labels, metric) for b in benchmarks]
         rows.append({"layout": layout, "int8_layers": len(names or []), "windows_per_scale": windows,
