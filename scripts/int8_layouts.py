@@ -32,8 +32,9 @@ from contextmatch.evaluation.benchmarks import load_benchmark  # noqa: E402
 from contextmatch.evaluation.ranking import load_metric  # noqa: E402
 from contextmatch.models import load_model  # noqa: E402
 from contextmatch.skills.extractor import SkillExtractor  # noqa: E402
-from contextmatch.skills.quantize import INT8_WINDOWS, SentenceEncoder, int8_layers, quantize_int8  # noqa: E402
-from contextmatch.skills.topk import bound_dtype  # noqa: E402
+from contextmatch.skills.quantize import (  # noqa: E402
+    INT8_WINDOWS, SentenceEncoder, down_dtype, int8_layers, quantize_int8,
+)
 
 
 def main(argv=None) -> int:
@@ -47,30 +48,37 @@ def main(argv=None) -> int:
     known = set(esco.skill_by_label)
     benchmarks = [load_benchmark(name, "validation", known) for name in ("tech", "house", "skill-xl")]
     linear = [name for name, module in model.named_modules() if isinstance(module, nn.Linear)]
-    layouts = {"float32": (None, None, None)}
+    native_bf16 = down_dtype() == torch.bfloat16
+
+    shipped = int8_layers(model)
+
+    def int8(names: list[str], windows: int, down: torch.dtype):
+        """(encoder factory, int8 layers, windows per scale) of an int8 layout."""
+        return (lambda: SentenceEncoder(quantize_int8(model, names, down), "int8", int8_windows=windows),
+                len(names), windows)
+
+    layouts = {"float32": (None, 0, None)}
     for windows in (32, INT8_WINDOWS):
-        layouts[f"every Linear layer int8, scale per {windows} windows"] = (linear, windows, torch.float32)
-        layouts[f"feed-forward outputs float32, scale per {windows} windows"] = (int8_layers(model), windows,
-                                                                                torch.float32)
-    if bound_dtype("cpu") == torch.bfloat16:  # bfloat16 is native here
-        layouts[f"feed-forward outputs bfloat16, scale per {INT8_WINDOWS} windows"] = (int8_layers(model),
-                                                                                      INT8_WINDOWS, torch.bfloat16)
-    layouts["bf16 autocast, every layer (not int8)"] = ([], None, None)
+        layouts[f"every Linear layer int8, scale per {windows} windows"] = int8(linear, windows, torch.float32)
+        layouts[f"feed-forward outputs float32, scale per {windows} windows"] = int8(shipped, windows, torch.float32)
+    if native_bf16:
+        layouts[f"feed-forward outputs bfloat16, scale per {INT8_WINDOWS} windows"] = int8(shipped, INT8_WINDOWS,
+                                                                                          torch.bfloat16)
+    layouts["bf16 autocast, every layer (not int8)"] = (lambda: SentenceEncoder(model, "bf16"), 0, None)
     rows = []
-    for layout, (names, windows, down) in layouts.items():
+    for layout, (encoder, int8_count, windows) in layouts.items():
         extractor = SkillExtractor(pair, quantize=None)  # batches of 32 windows, as by default
-        if names == []:
-            extractor.encoder = SentenceEncoder(model, "bf16")
-        elif names is not None:
-            extractor.encoder = SentenceEncoder(quantize_int8(model, names, down), "int8", int8_windows=windows)
+        if encoder is not None:
+            extractor.encoder = encoder()
         records = [evaluate_variant(extractor, layout, b, esco.skill_labels, metric) for b in benchmarks]
-        rows.append({"layout": layout, "int8_layers": len(names or []), "windows_per_scale": windows,
+        rows.append({"layout": layout, "int8_layers": int8_count, "windows_per_scale": windows,
                      "pooled_rp@5": pooled_rp5(records),
                      **{r["benchmark"]: r["rp@5"] for r in records}})
         rows[-1]["minus_float32"] = round(rows[-1]["pooled_rp@5"] - rows[0]["pooled_rp@5"], 2)
         print(f"{layout:<55} pooled RP@5 {rows[-1]['pooled_rp@5']:6.2f} ({rows[-1]['minus_float32']:+.2f})", flush=True)
     result = {"command": "python scripts/int8_layouts.py" + (f" --model {args.model}" if args.model else ""),
-              "date": datetime.date.today().isoformat(), "cpu_native_bf16": bound_dtype("cpu") == torch.bfloat16, "model": args.model or "contextmatch-default",
+              "date": datetime.date.today().isoformat(), "cpu_native_bf16": native_bf16,
+              "model": args.model or "contextmatch-default",
               "queries": {b.name: b.n_queries for b in benchmarks}, "threads": torch.get_num_threads(), "layouts": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

@@ -419,8 +419,9 @@ class SkillExtractor:
 
     @staticmethod
     def _record_relevance(windows, scores: torch.Tensor | None, relevance: list | None) -> None:
-        """Each sentence's relevance: the highest of its windows' gate probabilities ``scores``."""
-        if scores is not None and relevance is not None:
+        """Each sentence's relevance: the highest of its windows' gate probabilities ``scores`` (``None`` when
+        ``relevance`` is not wanted)."""
+        if scores is not None:
             for window, score in zip(windows, scores.tolist()):
                 current = relevance[window.sentence]
                 relevance[window.sentence] = score if current is None else max(current, score)

@@ -3,9 +3,9 @@
 ``int8``: the encoder's Linear layers with int8 weights (per output channel) and int8 activations quantized per
 call (torch dynamic quantization, fbgemm kernels; CPU only), except the layers that project down (the feed-forward
 output, which reads the activation's outliers: a per-tensor int8 scale loses the rest of its values), which run in
-bfloat16 where the CPU multiplies bfloat16 natively (AVX512-BF16 or AMX: three times float32's speed there) and in
-float32 elsewhere (:func:`down_dtype`). The activation scale is taken over at most :data:`INT8_WINDOWS` windows at a time (one outlier sets the
-scale of every value quantized with it), so a sentence's scores can move slightly with its neighbours.
+bfloat16 where the CPU multiplies bfloat16 natively (AVX512-BF16 or AMX) and in float32 elsewhere
+(:func:`down_dtype`). The activation scale is taken over at most :data:`INT8_WINDOWS` windows at a time (one outlier
+sets the scale of every value quantized with it), so a sentence's scores can move slightly with its neighbours.
 ``bf16``: the encoder runs under bfloat16 autocast; fast on CPUs with AVX512-BF16 or AMX and on GPUs, slower than
 float32 elsewhere.
 
