@@ -58,13 +58,13 @@ def main() -> int:
 
     variants = {
         "preferred": lambda t, m: label_topk(t, m, extractor.skill_embeddings, one_each, args.k, temperature,
-                                                extractor.unit_skills),
+                                                extractor.bound_skills),
         "all-labels-bound": lambda t, m: label_topk(t, m, extractor.label_embeddings, extractor.skill_labels,
-                                                       args.k, temperature, extractor.unit_labels, None, weight,
+                                                       args.k, temperature, extractor.bound_labels, None, weight,
                                                        label_temperature),
         f"all-labels-pool-{args.pool}": lambda t, m: pooled_label_topk(t, m, extractor.label_embeddings,
                                                                       extractor.skill_labels, args.k, args.pool,
-                                                                      temperature, extractor.unit_skills, weight,
+                                                                      temperature, extractor.bound_skills, weight,
                                                                       label_temperature),
     }
     best = {name: float("inf") for name in variants}
@@ -82,7 +82,7 @@ def main() -> int:
                    f"--pool {args.pool}",
         "date": datetime.date.today().isoformat(),
         "machine": {"cpus": os.cpu_count(), "threads": args.threads, "torch": torch.__version__,
-                    "bound_dtype": str(extractor.unit_labels.dtype), "platform": platform.platform()},
+                    "bound_dtype": str(extractor.bound_labels.dtype), "platform": platform.platform()},
         "load_average": [round(x, 1) for x in os.getloadavg()[:2]],
         "windows": windows,
         "k": args.k,

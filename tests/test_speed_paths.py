@@ -13,7 +13,7 @@ from conftest import run_cli
 from contextmatch.skills.extractor import SkillExtractor
 from contextmatch.skills.quantize import down_dtype, encoder_name, resolve_quantize
 from contextmatch.runtime import available_cores, configure_threads
-from contextmatch.skills.topk import bound_dtype, contextmatch_topk, cosine_bounds, unit_rows
+from contextmatch.skills.topk import bound_dtype, contextmatch_topk, cosine_bounds, int8_rows, unit_rows
 from modeling_contextmatch import contextmatch_scores
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,7 +36,11 @@ def _assert_same_skills(fast, slow):
             assert [e.weight for e in x.evidence] == pytest.approx([e.weight for e in y.evidence], abs=1e-4)
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def _bound_rows(skills: torch.Tensor, dtype):
+    return int8_rows(unit_rows(skills)) if dtype == torch.int8 else unit_rows(skills).to(dtype)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.int8])
 @pytest.mark.parametrize("k,candidates", [(1, None), (5, 5), (10, None), (20, 4000)])
 def test_bound_topk_equals_full_scoring(dtype, k, candidates):
     gen = torch.Generator().manual_seed(k)
@@ -45,7 +49,7 @@ def test_bound_topk_equals_full_scoring(dtype, k, candidates):
     mask[1, 4:] = 0
     mask[3, 1:] = 0
     skills = torch.randn(3000, 16, generator=gen) * 2
-    values, indices, alpha = contextmatch_topk(x, mask, skills, k, 0.5, unit_rows(skills).to(dtype), candidates)
+    values, indices, alpha = contextmatch_topk(x, mask, skills, k, 0.5, _bound_rows(skills, dtype), candidates)
     full = contextmatch_scores(x, mask, skills, 0.5).topk(k)
     assert torch.equal(indices, full.indices)
     assert torch.allclose(values, full.values, atol=1e-6)
@@ -53,13 +57,26 @@ def test_bound_topk_equals_full_scoring(dtype, k, candidates):
     assert alpha[1, 4:].abs().sum() == 0  # padding carries no attention
 
 
-def test_bound_is_an_upper_bound_of_every_score():
+@pytest.mark.parametrize("dtype", [torch.float32, torch.int8])
+def test_bound_is_an_upper_bound_of_every_score(dtype):
     gen = torch.Generator().manual_seed(1)
     x, skills = torch.randn(3, 9, 12, generator=gen), torch.randn(400, 12, generator=gen) * 5
+    x[0, 2, 5] = 40.0  # one large value: it sets the int8 scale of the whole batch
     mask = torch.tensor([[1] * 9, [1] * 5 + [0] * 4, [1] * 2 + [0] * 7])
+    bounds = cosine_bounds(x, mask, _bound_rows(skills, dtype))
     for temperature in (0.1, 1.0, 10.0):
         scores = contextmatch_scores(x, mask, skills, temperature)
-        assert (scores <= cosine_bounds(x, mask, unit_rows(skills)) + 1e-6).all()
+        assert (scores <= bounds + 1e-6).all()
+    if dtype == torch.int8:  # not much looser than the float32 bound
+        assert (bounds - cosine_bounds(x, mask, unit_rows(skills))).max() < 0.1
+
+
+def test_int8_and_bf16_bounds_give_the_same_skills(model_and_tokenizer, full_extractor, example_ad):
+    for dtype in (torch.int8, torch.bfloat16):
+        fast = SkillExtractor(model_and_tokenizer)
+        fast.bound_skills = fast.bound_labels = _bound_rows(fast.skill_embeddings, dtype)
+        _assert_same_skills(fast.extract(example_ad, top_k=12, threshold=-1),
+                            full_extractor.extract(example_ad, top_k=12, threshold=-1))
 
 
 def test_default_extraction_equals_full_scoring(extractor, full_extractor, example_ad):

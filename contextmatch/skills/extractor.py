@@ -18,8 +18,8 @@ from .labels import DEFAULT_AGGREGATION, DEFAULT_SKILL_LABELS, SKILL_LABEL_MODES
 from .quantize import down_dtype, encoder_name, resolve_quantize, sentence_encoder
 from .results import AdSkill, Alternative, Extraction, SentenceResult, SkillMatch
 from .selection import Forest, Redundancy, SelectionRule, SkillFeatures
-from .topk import (OUTSIDE_POOL, bound_dtype, candidate_skill_scores, label_topk, pool_members, pool_ranking,
-                   pooled_label_topk, unit_rows)
+from .topk import (OUTSIDE_POOL, bound_dtype, bound_rows, candidate_skill_scores, label_topk, pool_members,
+                   pool_ranking, pooled_label_topk, unit_rows)
 
 from modeling_contextmatch import context_relevance, sentence_context
 
@@ -104,9 +104,11 @@ class SkillExtractor:
             self.labels, self.label_embeddings = self.esco.skill_labels, self.skill_embeddings
             self.skill_labels = torch.arange(len(self.skills), device=self.model.device).unsqueeze(1)
             self._unencoded = None
-        self.unit_skills = unit_rows(self.skill_embeddings).to(bound_dtype(self.model.device))
+        self.unit_skills = unit_rows(self.skill_embeddings).to(bound_dtype(self.model.device))  # for grouping
+        # the cosine bound's rows (contextmatch.skills.topk.bound_rows): int8 or bfloat16, whichever is faster here
+        self.bound_skills = bound_rows(unit_rows(self.skill_embeddings))
         exact_labels = skill_labels == "all" and label_pool is None  # only the exact all-label bound reads them
-        self.unit_labels = unit_rows(self.label_embeddings).to(self.unit_skills) if exact_labels else self.unit_skills
+        self.bound_labels = bound_rows(unit_rows(self.label_embeddings)) if exact_labels else self.bound_skills
         self.quantize, self.backend = resolve_quantize(quantize, backend, self.model.device.type), backend
         self.encoder_name = encoder_name(self.quantize, backend, down_dtype())
         self.encoder = sentence_encoder(self.model, self.quantize, backend)  # the model's encoder unless quantized
@@ -372,10 +374,10 @@ class SkillExtractor:
         temperature, scoring_mask = self.model.config.attn_temperature, self._scoring_mask(mask)
         if self.label_pool is not None:  # the pool step is exact whatever the scoring mode
             members = pool_members(tokens, scoring_mask, self.skill_embeddings, k, self.label_pool, temperature,
-                                   self.unit_skills)
+                                   self.bound_skills)
             self._encode_pool(members)
             return pooled_label_topk(tokens, scoring_mask, self.label_embeddings, self.skill_labels, k,
-                                     self.label_pool, temperature, self.unit_skills, self.label_weight,
+                                     self.label_pool, temperature, self.bound_skills, self.label_weight,
                                      self.label_temperature, members)
         if self.scoring == "full":
             top = self.model.score_skills(tokens, mask, self.label_embeddings, self.skill_labels, self.label_weight,
@@ -385,7 +387,7 @@ class SkillExtractor:
                                                       self.label_temperature)
             return top.values, top.indices, alpha, labels
         return label_topk(tokens, scoring_mask, self.label_embeddings, self.skill_labels, k, temperature,
-                          self.unit_labels, None, self.label_weight, self.label_temperature)
+                          self.bound_labels, None, self.label_weight, self.label_temperature)
 
     def _scoring_mask(self, mask: torch.Tensor) -> torch.Tensor:
         """The tokens that take part in the attention: the model's special-token policy, where it has one."""

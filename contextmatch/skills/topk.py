@@ -3,7 +3,8 @@ certify them.
 
 A ConTeXT score is a convex mix of the cosines of a sentence's tokens with the skill, so it never exceeds the
 largest of them: ``score(s, e) <= max_j cos(x_j, e)``. One matrix product of unit token vectors with unit skill
-vectors (bfloat16 where the hardware has it, with a rounding margin) bounds every skill's score; only the skills with
+vectors (int8 or bfloat16, whichever this machine multiplies faster, with their rounding error folded in) bounds
+every skill's score; only the skills with
 the highest bounds get the (tokens x skills) softmax, and their top k is exact once the k-th exact score reaches the
 highest bound left out. Sentences that are not certified are rescored with four times as many candidates, up to all
 skills. With the default model, the first 16 candidates certify the top 5 of 553 of the 554 sentences of
@@ -17,13 +18,19 @@ scores (:func:`modeling_contextmatch.aggregate_label_scores`): the same aggregat
 
 from __future__ import annotations
 
+import functools
+import time
+from dataclasses import dataclass
+
 import torch
 
 from modeling_contextmatch import EPS, aggregate_label_scores, contextmatch_scores, token_attention
 
 # Largest error of a bound computed in each dtype, for unit vectors: bfloat16 rounds inputs and output to 8
 # significant bits (|error| <= 3 * 2**-9 with float32 accumulation); float32 leaves summation error only.
-BOUND_MARGIN = {torch.float32: 1e-4, torch.bfloat16: 2.0**-7, torch.float16: 2.0**-8}
+# int8 bounds carry their own rounding error (:class:`Int8Rows`): the margin covers float32 arithmetic only.
+BOUND_MARGIN = {torch.float32: 1e-4, torch.bfloat16: 2.0**-7, torch.float16: 2.0**-8, torch.int8: 1e-4}
+SKILL_CHUNK = 2048  # skills per product in cosine_bounds: the (tokens, chunk) block stays in cache
 FULL_SCORING_SHARE = 0.25  # with more candidates than this share of the skills, score them all (chunked)
 
 
@@ -51,17 +58,91 @@ def unit_rows(vectors: torch.Tensor) -> torch.Tensor:
     return vectors / vectors.norm(dim=-1, keepdim=True).clamp(min=EPS)
 
 
-def cosine_bounds(token_embeddings: torch.Tensor, attention_mask: torch.Tensor, unit_skills: torch.Tensor,
-                  skill_chunk: int = 4096) -> torch.Tensor:
+@dataclass(frozen=True)
+class Int8Rows:
+    """Unit rows stored as int8 for :func:`cosine_bounds`: ``values`` (rows, dim) times ``scale`` (rows,) plus a
+    remainder of norm ``residual`` (rows,) is the row. ``(x, row) <= (x, scale * values) + |x| * residual``, so a
+    bound from the int8 rows plus that term is still a bound."""
+
+    values: torch.Tensor
+    scale: torch.Tensor
+    residual: torch.Tensor
+    dtype = torch.int8
+
+    @property
+    def shape(self) -> torch.Size:
+        return self.values.shape
+
+
+def int8_rows(unit: torch.Tensor) -> Int8Rows:
+    """``unit`` rows (float) rounded to int8 with one scale per row (its largest value maps to 127).
+
+    >>> rows = int8_rows(unit_rows(torch.tensor([[3.0, 4.0], [1.0, 0.0]])))
+    >>> rows.values.tolist(), (rows.scale * 127).tolist(), bool((rows.residual < 0.004).all())
+    ([[95, 127], [127, 0]], [0.800000011920929, 1.0], True)
+    """
+    unit = unit.float()
+    scale = unit.abs().amax(dim=1).clamp(min=EPS) / 127
+    values = (unit / scale.unsqueeze(1)).round().to(torch.int8)
+    return Int8Rows(values, scale, (unit - values.float() * scale.unsqueeze(1)).norm(dim=1))
+
+
+def bound_rows(unit: torch.Tensor) -> torch.Tensor | Int8Rows:
+    """Unit rows in the format of the faster bound product on their device (:func:`int8_bound_faster`): int8 rows
+    or a float tensor of :func:`bound_dtype`. The bounds, and so the top k, are exact either way."""
+    if unit.device.type == "cpu" and int8_bound_faster(unit.shape[1]):
+        return int8_rows(unit)
+    return unit.to(bound_dtype(unit.device))
+
+
+@functools.lru_cache(maxsize=None)
+def int8_bound_faster(dim: int) -> bool:
+    """Whether this CPU, on torch's current threads, multiplies int8 (``torch._int_mm``) faster than
+    :func:`bound_dtype` at the shape of a bound product (timed once per ``dim``, best of three; ``False`` where int8
+    matrix products do not run)."""
+    gen = torch.Generator().manual_seed(0)
+    x, skills = torch.randn(512, dim, generator=gen), torch.randn(SKILL_CHUNK, dim, generator=gen)
+    x8, skills8 = x.to(torch.int8), skills.to(torch.int8)
+    other = bound_dtype("cpu")
+    xo, skillso = x.to(other), skills.to(other)
+
+    def best(product) -> float:
+        times = []
+        for _ in range(3):
+            started = time.perf_counter()
+            product()
+            times.append(time.perf_counter() - started)
+        return min(times)
+
+    try:
+        best(lambda: torch._int_mm(x8, skills8.T))  # warm-up
+        int8_time = best(lambda: torch._int_mm(x8, skills8.T))
+    except RuntimeError:
+        return False
+    best(lambda: xo @ skillso.T)
+    return int8_time < best(lambda: xo @ skillso.T)
+
+
+def cosine_bounds(token_embeddings: torch.Tensor, attention_mask: torch.Tensor, unit_skills: torch.Tensor | Int8Rows,
+                  skill_chunk: int = SKILL_CHUNK) -> torch.Tensor:
     """Upper bounds (batch, skills) of ConTeXT scores: the largest cosine of any real token with each skill.
 
-    ``unit_skills`` (skills, dim) are unit rows in the dtype of the product (see :func:`bound_dtype`). Padding rows
-    give cosine 0, so a bound is never below 0: still a bound, only looser when every cosine is negative.
+    ``unit_skills`` (skills, dim) are unit rows in the dtype of the product (see :func:`bound_dtype`), or
+    :class:`Int8Rows`. Padding rows give cosine 0, so a bound is never below 0: still a bound, only looser when every
+    cosine is negative.
 
     >>> x = torch.tensor([[[1.0, 0.0], [0.0, 2.0], [5.0, 5.0]]])
-    >>> cosine_bounds(x, torch.tensor([[1, 1, 0]]), unit_rows(torch.tensor([[1.0, 1.0], [0.0, -1.0]])))
+    >>> skills = unit_rows(torch.tensor([[1.0, 1.0], [0.0, -1.0]]))
+    >>> cosine_bounds(x, torch.tensor([[1, 1, 0]]), skills)
     tensor([[0.7071, 0.0000]])
+    >>> gen = torch.Generator().manual_seed(0)
+    >>> x, skills = torch.randn(4, 9, 16, generator=gen), unit_rows(torch.randn(300, 16, generator=gen))
+    >>> exact, in_int8 = (cosine_bounds(x, torch.ones(4, 9), rows) for rows in (skills, int8_rows(skills)))
+    >>> bool((in_int8 >= exact).all()), bool((in_int8 - exact).max() < 0.05)  # int8: a little above, never below
+    (True, True)
     """
+    if isinstance(unit_skills, Int8Rows):
+        return _int8_bounds(token_embeddings, attention_mask, unit_skills, skill_chunk)
     batch, length, dim = token_embeddings.shape
     rows = (unit_rows(token_embeddings) * attention_mask.unsqueeze(-1)).to(unit_skills.dtype).reshape(-1, dim)
     bounds = torch.empty((batch, unit_skills.shape[0]), device=token_embeddings.device)
@@ -69,6 +150,25 @@ def cosine_bounds(token_embeddings: torch.Tensor, attention_mask: torch.Tensor, 
         chunk = rows @ unit_skills[start : start + skill_chunk].T  # (batch * tokens, chunk)
         bounds[:, start : start + chunk.shape[1]] = chunk.view(batch, length, -1).amax(dim=1).float()
     return bounds
+
+
+def _int8_bounds(token_embeddings: torch.Tensor, attention_mask: torch.Tensor, skills: Int8Rows,
+                 skill_chunk: int) -> torch.Tensor:
+    """:func:`cosine_bounds` from int8 token rows (one scale for the batch) and int8 skill rows. With token
+    ``x = x8 + r`` and skill ``e = e8 + s``: ``(x, e) <= (x8, e8) + |x8| |s| + |r| |e|``, each sentence taking its
+    tokens' largest ``|x8|`` and ``|r|``."""
+    batch, length, dim = token_embeddings.shape
+    rows = (unit_rows(token_embeddings) * attention_mask.unsqueeze(-1)).reshape(-1, dim)
+    scale = rows.abs().amax().clamp(min=EPS) / 127
+    values = (rows / scale).round().to(torch.int8)
+    rounded = values.float() * scale
+    size = rounded.norm(dim=1).view(batch, length).amax(dim=1, keepdim=True)  # (batch, 1)
+    error = (rows - rounded).norm(dim=1).view(batch, length).amax(dim=1, keepdim=True)
+    top = torch.empty((batch, skills.shape[0]), dtype=torch.int32, device=token_embeddings.device)
+    for start in range(0, skills.shape[0], skill_chunk):
+        chunk = torch._int_mm(values, skills.values[start : start + skill_chunk].T)  # (batch * tokens, chunk)
+        top[:, start : start + chunk.shape[1]] = chunk.view(batch, length, -1).amax(dim=1)
+    return top.float() * (scale * skills.scale) + size * skills.residual + error
 
 
 def candidate_scores(token_embeddings: torch.Tensor, attention_mask: torch.Tensor, skill_embeddings: torch.Tensor,
