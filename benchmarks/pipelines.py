@@ -144,8 +144,7 @@ CONFIGS = [
            lambda: SkillExtractor(quantize="auto")),
     Config("default-one-stream", "ConTeXT-match default, batches in one stream (threads split each operation)",
            lambda: OneStreamExtractor(quantize="auto")),
-    Config("torch-int8", "ConTeXT-match: + int8 encoder, torch dynamic quantization (feed-forward outputs bf16 where "
-           "native, else float32)",
+    Config("torch-int8", "ConTeXT-match: + int8 encoder, torch (every Linear layer, int8 scale per token)",
            lambda: SkillExtractor(quantize="int8")),
     Config("torch-bf16", "ConTeXT-match: + bf16 encoder, torch autocast", lambda: SkillExtractor(quantize="bf16")),
     Config("onnx-int8", "ConTeXT-match: + int8 encoder, ONNX Runtime", lambda: SkillExtractor(backend="onnx",

@@ -12,9 +12,8 @@ Training text: SkillSpan train sentences, positive when they hold a SKILL or KNO
 (SkillSpan alone reaches ROC AUC 0.87 on ``report``: its tech and house postings differ from Skill-XL's mix of US
 ads). The L2 strength is chosen by 5-fold cross-validation over the ``select`` ads (ROC AUC of the held-out fold);
 AUC is reported on Skill-XL ``report`` and SkillSpan dev, which the gate never sees. Sentences go through
-the int8 encoder with float32 feed-forward outputs (``FIT_QUANTIZE``, ``FIT_DOWN``: what ``--quantize auto`` runs on
-CPUs without native bfloat16), so that the fit does not depend on the machine that runs it; elsewhere ``auto`` runs
-bf16 or int8 with bf16 feed-forward outputs, and the extraction figures measure that.
+the int8 encoder (``FIT_QUANTIZE``: what ``--quantize auto`` runs on CPUs without AMX); on CPUs with AMX ``auto``
+runs bf16.
 
 The second step (``contextmatch.skills.gate``) reads the ad around each sentence. It is trained on the ``select``
 sentences, with the first step's out-of-fold probabilities as its inputs (so that it sees them as they will be on
@@ -38,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from contextmatch.evaluation.benchmarks import BENCHMARK_DIR, NAMED  # noqa: E402
 from contextmatch.evaluation.extraction import RESULTS_DIR, skill_xl_halves  # noqa: E402
 from contextmatch.skills.extractor import SkillExtractor  # noqa: E402
-from contextmatch.skills.quantize import FIT_DOWN, FIT_QUANTIZE, sentence_encoder  # noqa: E402
+from contextmatch.skills.quantize import FIT_QUANTIZE  # noqa: E402
 from contextmatch.skills.gate import (  # noqa: E402
     context_rows, fit_gate, gate_probabilities, gate_vectors, roc_auc, skillspan_postings, skillspan_sentences, top_scores,
 )
@@ -102,7 +101,6 @@ def main(argv=None) -> int:
     folder = Path(args.model or default_model())
     extractor = SkillExtractor(str(folder), gate=False, grouping=False, quantize=FIT_QUANTIZE,
                                skill_labels=args.skill_labels, label_pool=args.label_pool)
-    extractor.encoder = sentence_encoder(extractor.model, FIT_QUANTIZE, down=FIT_DOWN)  # the same on every CPU
     texts, labels = skillspan_sentences(TRAIN)
     banned = benchmark_texts()
     kept = [(t, y) for t, y in zip(texts, labels) if normal(t) not in banned]

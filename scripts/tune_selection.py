@@ -26,9 +26,8 @@ at a time, each chosen on ``select`` for sentence-level F1 (DESIGN.md §4):
    them, with the grouping on, as the pipeline decides) and, fitted on all of ``select`` with those settings, on
    TECH and HOUSE validation pooled; the trees are kept only when they win on both.
 
-The sentences go through the int8 encoder with float32 feed-forward outputs (``FIT_QUANTIZE``, ``FIT_DOWN``: what
-``--quantize auto`` runs on CPUs without native bfloat16), so that the fit does not depend on the machine that runs
-it; elsewhere ``auto`` runs bf16 or int8 with bf16 feed-forward outputs, and the extraction figures measure that.
+The sentences go through the int8 encoder (``FIT_QUANTIZE``: what ``--quantize auto`` runs on CPUs without AMX);
+on CPUs with AMX ``auto`` runs bf16.
 
 Also: the mean-pooled cosine approach of the PyPI extractors (all-MiniLM-L6-v2, best threshold on ``select``), and
 precision-recall curves over the threshold on ``report`` for rule 1 and the chosen rule (``extraction_pr.svg``).
@@ -51,7 +50,7 @@ from contextmatch.evaluation.extraction import (  # noqa: E402
     load_extraction_benchmark, rounded,
 )
 from contextmatch.skills.extractor import SkillExtractor  # noqa: E402
-from contextmatch.skills.quantize import FIT_DOWN, FIT_QUANTIZE, sentence_encoder  # noqa: E402
+from contextmatch.skills.quantize import FIT_QUANTIZE  # noqa: E402
 from contextmatch.models import MINILM, default_model, update_config  # noqa: E402
 from contextmatch.skills.selection import NO_MARGIN, Forest, Redundancy, SelectionRule, pair_features  # noqa: E402
 
@@ -220,7 +219,6 @@ def main(argv=None) -> int:
     folder = Path(args.model or default_model())
     extractor = SkillExtractor(str(folder), quantize=FIT_QUANTIZE, skill_labels=args.skill_labels,
                                label_pool=args.label_pool)
-    extractor.encoder = sentence_encoder(extractor.model, FIT_QUANTIZE, down=FIT_DOWN)  # the same on every CPU
     extractor._redundancy = Redundancy(extractor.esco, extractor.unit_skills, None)
     halves = {h: Ranked(extractor, load_extraction_benchmark("skill-xl", h)) for h in ("select", "report")}
     select = halves["select"]

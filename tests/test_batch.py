@@ -279,7 +279,7 @@ def test_ray_data_gives_the_rows_of_a_local_run(reference, corpus):
 
 def test_default_batch_runs_the_auto_encoder_matches_that_extractor_and_resumes_only_so(tmp_path):
     from contextmatch.skills.extractor import SkillExtractor
-    from contextmatch.skills.quantize import down_dtype, encoder_name, resolve_quantize
+    from contextmatch.skills.quantize import encoder_name, resolve_quantize
 
     mode = resolve_quantize("auto")  # bf16 on a CPU with AMX, else int8
 
@@ -289,7 +289,7 @@ def test_default_batch_runs_the_auto_encoder_matches_that_extractor_and_resumes_
     done = _batch(small, "--out", out, "--id-column", "id", "--quiet")  # --quantize auto
     assert done.wait(timeout=600) == 0, (tmp_path / "int8.log").read_text()[-3000:]
     manifest = json.loads((out / "manifest.json").read_text())
-    assert (manifest["options"]["quantize"], manifest["encoder"]) == (mode, encoder_name(mode, "torch", down_dtype()))
+    assert (manifest["options"]["quantize"], manifest["encoder"]) == (mode, encoder_name(mode))
     quantized = SkillExtractor(quantize=mode, batch_size=32)
     expected = [[s.label for s in sentence.skills] for ad in quantized.extract_many([a["text"] for a in _ads(4)])
                 for sentence in ad.sentences]

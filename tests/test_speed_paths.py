@@ -11,9 +11,9 @@ import torch
 
 from conftest import run_cli
 from contextmatch.skills.extractor import SkillExtractor
-from contextmatch.skills.quantize import down_dtype, encoder_name, resolve_quantize
+from contextmatch.skills.quantize import encoder_name, resolve_quantize
 from contextmatch.runtime import available_cores, configure_threads
-from contextmatch.skills.topk import bound_dtype, contextmatch_topk, cosine_bounds, int8_rows, unit_rows
+from contextmatch.skills.topk import contextmatch_topk, cosine_bounds, int8_rows, unit_rows
 from modeling_contextmatch import contextmatch_scores
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -176,42 +176,42 @@ def test_quantized_encoders_score_close_to_float32(model_and_tokenizer, extracto
     assert torch.equal(reduced.skill_embeddings, extractor.skill_embeddings)
 
 
-@pytest.mark.parametrize("down", [torch.float32, torch.bfloat16])
-def test_int8_keeps_the_feed_forward_outputs_out_of_int8(model_and_tokenizer, down):
-    from contextmatch.skills.quantize import Bf16Linear, quantize_int8
+def test_int8_runs_every_linear_layer_in_int8_close_to_float32(model_and_tokenizer):
+    from contextmatch.skills.quantize import Int8Linear, quantize_int8
 
     model = model_and_tokenizer[0]
     linear = {n: m for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
-    quantized = dict(quantize_int8(model, down=down).named_modules())
-    kept_type = torch.nn.Linear if down == torch.float32 else Bf16Linear
-    kept = sorted(n for n in linear if type(quantized[n]) is kept_type)
-    assert kept and kept == sorted(n for n in linear if n.endswith(".output.dense") and "attention" not in n)
-    assert all(type(quantized[n]) not in (torch.nn.Linear, Bf16Linear) for n in linear if n not in kept)  # int8
-    if down == torch.bfloat16:
-        layer = quantized[kept[0]]
-        x = torch.randn(3, layer.weight.shape[1])
-        assert layer.weight.dtype == torch.bfloat16 and layer(x).dtype == torch.float32
-        reference = linear[kept[0]](x)
-        assert (layer(x) - reference).norm() < 0.01 * reference.norm()  # bfloat16 rounding only
+    quantized = dict(quantize_int8(model).named_modules())
+    assert linear and all(type(quantized[n]) is Int8Linear for n in linear)
+    layer, reference = quantized[next(iter(linear))], linear[next(iter(linear))]
+    assert layer.weight.dtype == torch.int8
+    x = torch.randn(3, 7, reference.in_features)
+    x[0, 0, 0] = 50.0  # one large value coarsens only its own token
+    out, expected = layer(x), reference(x)
+    assert out.shape == expected.shape and out.dtype == torch.float32
+    assert (out - expected).norm() < 0.05 * expected.norm()
+    assert (out[1:] - expected[1:]).norm() < 0.02 * expected[1:].norm()  # the other tokens keep their precision
+    assert (out[0, 1:] - expected[0, 1:]).norm() < 0.02 * expected[0, 1:].norm()
 
 
-def test_int8_activation_scales_cover_only_a_few_windows(model_and_tokenizer):
-    from contextmatch.skills.quantize import INT8_WINDOWS, SentenceEncoder, quantize_int8
+def test_int8_embeddings_of_a_window_barely_depend_on_its_batch(model_and_tokenizer):
+    from contextmatch.skills.quantize import SentenceEncoder, quantize_int8
 
     model, tokenizer = model_and_tokenizer
-    texts = [f"Window {i}: " + "experience with Python and SQL " * (1 + i % 5) for i in range(INT8_WINDOWS + 5)]
+    texts = [f"Window {i}: " + "experience with Python and SQL " * (1 + i % 5) for i in range(20)]
     texts[-1] = "A much longer window that sets the padding of the whole batch, " * 4
     batch = tokenizer(texts, padding=True, return_tensors="pt")
-    encoder = SentenceEncoder(quantize_int8(model), "int8")
+    encoder, float32 = SentenceEncoder(quantize_int8(model), "int8"), SentenceEncoder(model)
     with torch.no_grad():
         whole = encoder(batch["input_ids"], batch["attention_mask"])
-        first = tokenizer(texts[:INT8_WINDOWS], padding=True, return_tensors="pt")
+        first = tokenizer(texts[:3], padding=True, return_tensors="pt")
         alone = encoder(first["input_ids"], first["attention_mask"])
-    width = alone.shape[1]
-    # the first group's scores do not depend on the windows after it, nor on the batch's wider padding
-    assert whole.shape[:2] == batch["input_ids"].shape and width < whole.shape[1]
-    assert torch.allclose(whole[:INT8_WINDOWS, :width], alone, atol=1e-5)
-    assert not whole[:INT8_WINDOWS, width:].any()
+        reference = float32(first["input_ids"], first["attention_mask"])
+    width, mask = alone.shape[1], first["attention_mask"].bool()
+    # its neighbours and the padding move a token only through float rounding (which int8 rounding can amplify)
+    assert torch.nn.functional.cosine_similarity(whole[:3, :width][mask], alone[mask], dim=-1).min() > 0.999
+    cosines = torch.nn.functional.cosine_similarity(alone[mask], reference[mask], dim=-1)
+    assert cosines.min() > 0.98  # each token's embedding close to float32's
 
 
 @pytest.mark.slow
@@ -254,7 +254,7 @@ def test_cli_speed_options_parse():
     assert build_parser().parse_args(["batch", "a.jsonl", "--out", "o", "--quantize", "fp32"]).quantize == "fp32"
 
 
-def test_auto_encoder_is_bf16_with_amx_int8_on_other_cpus_float32_without_a_quantized_engine(model_and_tokenizer,
+def test_auto_encoder_is_bf16_with_amx_int8_on_other_cpus_float32_without_int8_products(model_and_tokenizer,
                                                                                                monkeypatch):
     monkeypatch.setattr("contextmatch.skills.quantize._amx_here", lambda: True)
     amx = SkillExtractor(model_and_tokenizer, quantize="auto")
@@ -262,11 +262,10 @@ def test_auto_encoder_is_bf16_with_amx_int8_on_other_cpus_float32_without_a_quan
     assert resolve_quantize("auto", "onnx") == "int8"  # ONNX Runtime has no bf16 path here
     monkeypatch.setattr("contextmatch.skills.quantize._amx_here", lambda: False)
     auto = SkillExtractor(model_and_tokenizer, quantize="auto")
-    down = " (feed-forward outputs bf16)" if bound_dtype("cpu") == torch.bfloat16 else ""
-    assert (auto.quantize, auto.encoder_name) == ("int8", "torch int8" + down)
+    assert (auto.quantize, auto.encoder_name) == ("int8", "torch int8 (per-token scales)")
     assert auto.encoder.model is not model_and_tokenizer[0]
     assert SkillExtractor(model_and_tokenizer, quantize="fp32").encoder_name == "torch fp32"
-    monkeypatch.setattr("contextmatch.skills.quantize.INT8_ENGINES", ())  # a torch build without fbgemm/x86/qnnpack
+    monkeypatch.setattr("contextmatch.skills.quantize.int8_runs", lambda: False)  # a torch without int8 products
     fallback = SkillExtractor(model_and_tokenizer, quantize="auto")
     assert (fallback.quantize, fallback.encoder_name) == (None, "torch fp32")
     assert fallback.encoder.model is model_and_tokenizer[0]
@@ -278,7 +277,7 @@ def test_extract_verbose_names_the_encoder(tmp_path):
     ad.write_text("Experience with PostgreSQL.\n", encoding="utf-8")
     done = run_cli("extract", ad, "--verbose", "--format", "json", "--threads", "1")
     assert done.returncode == 0, done.stderr.decode()[-2000:]
-    expected = encoder_name(resolve_quantize("auto"), "torch", down_dtype())
+    expected = encoder_name(resolve_quantize("auto"))
     assert f"encoder {expected} (--quantize auto), 1 threads" in done.stderr.decode()
     done = run_cli("extract", ad, "--verbose", "--quantize", "fp32", "--format", "json")
     assert "encoder torch fp32 (--quantize fp32)" in done.stderr.decode()
@@ -355,7 +354,7 @@ def test_throughput_benchmark_runs_on_a_tiny_setting(tmp_path):
         assert [r["key"] for r in run["rows"]] == ["baseline", "fp32", "default"]
         assert [r["threads"] for r in run["rows"]] == [run["threads"]] * 3
         assert run["rows"][0]["vs_baseline"] == 1.0 and run["rows"][0]["vs_peer"] is None
-        auto = encoder_name(resolve_quantize("auto"), "torch", down_dtype())
+        auto = encoder_name(resolve_quantize("auto"))
         assert [r.get("encoder") for r in run["rows"]] == [None, "torch fp32", auto]
         assert all(r["sentences_per_s"] > 0 and r["peak_rss_mb"] > 0 and r["p95_ms"] >= r["p50_ms"]
                    for r in run["rows"])

@@ -15,7 +15,7 @@ from ..runtime import configure_threads, ordered_map
 from ..text import clean_text, split_sentences
 from .evidence import _evidence, _word_spans, _word_weights, special_tokens, token_windows, window_inputs, _Window
 from .labels import DEFAULT_AGGREGATION, DEFAULT_SKILL_LABELS, SKILL_LABEL_MODES, label_table, parse_aggregation
-from .quantize import down_dtype, encoder_name, resolve_quantize, sentence_encoder
+from .quantize import encoder_name, resolve_quantize, sentence_encoder
 from .results import AdSkill, Alternative, Extraction, SentenceResult, SkillMatch
 from .selection import Forest, Redundancy, SelectionRule, SkillFeatures
 from .topk import (OUTSIDE_POOL, bound_dtype, bound_rows, candidate_skill_scores, label_topk, pool_members,
@@ -110,7 +110,7 @@ class SkillExtractor:
         exact_labels = skill_labels == "all" and label_pool is None  # only the exact all-label bound reads them
         self.bound_labels = bound_rows(unit_rows(self.label_embeddings)) if exact_labels else self.bound_skills
         self.quantize, self.backend = resolve_quantize(quantize, backend, self.model.device.type), backend
-        self.encoder_name = encoder_name(self.quantize, backend, down_dtype())
+        self.encoder_name = encoder_name(self.quantize, backend)
         self.encoder = sentence_encoder(self.model, self.quantize, backend)  # the model's encoder unless quantized
         self._template = special_tokens(self.tokenizer)
         config = self.model.config

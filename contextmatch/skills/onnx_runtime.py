@@ -1,8 +1,8 @@
 """The sentence encoder on ONNX Runtime, in float32 or int8; token embeddings out, as ConTeXT scoring needs.
 
 The encoder is exported once per model (keyed by a digest of its weights) into the user cache, and quantized from
-there for int8 (dynamic quantization: int8 weights per output channel, activations quantized per call, so a
-sentence's int8 scores can move slightly with its batch). Needs the optional extra: ``pip install
+there for int8 (dynamic quantization: int8 weights per output channel, activations quantized per call with one scale
+for :data:`INT8_WINDOWS` windows, so a sentence's int8 scores can move slightly with its batch). Needs the optional extra: ``pip install
 "contextmatch[onnx]"`` (onnxruntime; onnx and onnxscript for the export).
 """
 
@@ -18,10 +18,11 @@ from pathlib import Path
 import torch
 
 from ..cache import cache_dir, model_fingerprint
-from .quantize import INT8_WINDOWS, in_groups
+from torch import nn
 
 OPSET = 18
 ONNX_MODES = (None, "int8")
+INT8_WINDOWS = 16  # windows that share an int8 activation scale on ONNX Runtime
 
 
 class OnnxUnavailable(ValueError):
@@ -62,7 +63,7 @@ def export_encoder(model, path: Path) -> Path:
 
 def down_projections(source: Path) -> list[str]:
     """Names of the MatMul nodes whose weight has more inputs than outputs (the feed-forward outputs), which int8
-    leaves in float32 as :func:`contextmatch.skills.quantize.int8_layers` does for torch."""
+    leaves in float32: they read the activations' outliers, which a per-tensor scale cannot hold."""
     import onnx
 
     graph = onnx.load(str(source)).graph
@@ -122,6 +123,21 @@ def _atomic(path: Path, make) -> None:
         (staging / "model.onnx").replace(path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def in_groups(encode, input_ids: torch.Tensor, attention_mask: torch.Tensor, windows: int | None) -> torch.Tensor:
+    """``encode(input_ids, attention_mask)`` over groups of at most ``windows`` windows (all at once when None), each
+    group without the padding it does not need (padding would join an int8 activation scale), padded back with zeros
+    to the batch's width."""
+    if not windows or len(input_ids) <= windows:
+        return encode(input_ids, attention_mask)
+    width, parts = input_ids.shape[1], []
+    for ids, mask in zip(input_ids.split(windows), attention_mask.split(windows)):
+        used = int(mask.sum(dim=1).max())
+        if mask[:, used:].any():  # padded on the left: nothing to trim
+            used = width
+        parts.append(nn.functional.pad(encode(ids[:, :used], mask[:, :used]), (0, 0, 0, width - used)))
+    return torch.cat(parts)
 
 
 class OnnxSentenceEncoder:

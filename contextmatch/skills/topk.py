@@ -26,6 +26,8 @@ import torch
 
 from modeling_contextmatch import EPS, aggregate_label_scores, contextmatch_scores, token_attention
 
+from .quantize import quantize_rows
+
 # Largest error of a bound computed in each dtype, for unit vectors: bfloat16 rounds inputs and output to 8
 # significant bits (|error| <= 3 * 2**-9 with float32 accumulation); float32 leaves summation error only.
 # int8 bounds carry their own rounding error (:class:`Int8Rows`): the margin covers float32 arithmetic only.
@@ -81,10 +83,8 @@ def int8_rows(unit: torch.Tensor) -> Int8Rows:
     >>> rows.values.tolist(), (rows.scale * 127).tolist(), bool((rows.residual < 0.004).all())
     ([[95, 127], [127, 0]], [0.800000011920929, 1.0], True)
     """
-    unit = unit.float()
-    scale = unit.abs().amax(dim=1).clamp(min=EPS) / 127
-    values = (unit / scale.unsqueeze(1)).round().to(torch.int8)
-    return Int8Rows(values, scale, (unit - values.float() * scale.unsqueeze(1)).norm(dim=1))
+    values, scale = quantize_rows(unit.float())
+    return Int8Rows(values, scale.flatten(), (unit.float() - values.float() * scale).norm(dim=1))
 
 
 def bound_rows(unit: torch.Tensor) -> torch.Tensor | Int8Rows:
