@@ -25,7 +25,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from contextmatch.skills.topk import bound_dtype, contextmatch_topk, unit_rows  # noqa: E402
+from contextmatch.skills.topk import bound_rows, contextmatch_topk, unit_rows  # noqa: E402
 from contextmatch.skills.two_stage import LabelIndex, recall_at_k, two_stage_topk  # noqa: E402
 from modeling_contextmatch import contextmatch_scores  # noqa: E402
 
@@ -84,7 +84,7 @@ def run(labels: torch.Tensor, batches, candidates: list[int], indexes: list[str]
                               batches, rounds)
     exact = torch.cat(full)
     add("all labels scored (reference)", None, reference_s, None)
-    unit = unit_rows(labels).to(bound_dtype("cpu"))
+    unit = bound_rows(unit_rows(labels))  # int8 or bfloat16, as the extractor picks
     bound, seconds = timed(lambda t, m: contextmatch_topk(t, m, labels, K, temperature, unit)[1], batches, rounds)
     add("exact top-k by cosine bound", None, seconds, bound)
     for kind in indexes:

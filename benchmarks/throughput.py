@@ -92,7 +92,7 @@ def machine() -> dict:
     import torch
 
     from contextmatch.runtime import available_cores
-    from contextmatch.skills.topk import bound_dtype
+    from contextmatch.skills.topk import bound_rows
 
     cpuinfo = Path("/proc/cpuinfo")
     model, flags = cpu_info(cpuinfo.read_text()) if cpuinfo.exists() else (platform.processor(), [])
@@ -104,7 +104,9 @@ def machine() -> dict:
         ort_version = None
     return {"cpu": model, "vector_extensions": flags, "cores": available_cores(), "logical_cpus": os.cpu_count(),
             "torch": torch.__version__, "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
-            "onnxruntime": ort_version, "bf16_bound": str(bound_dtype("cpu")), "python": platform.python_version()}
+            "onnxruntime": ort_version, "python": platform.python_version(),
+            # the cosine bound's format for 384-dimensional rows (the default model), as the extractor picks it
+            "bound_dtype": str(bound_rows(torch.zeros(1, 384)).dtype)}
 
 
 def run(keys: list[str], ads: list[str], rounds: int, latency_sentences: int, threads: int) -> list[dict]:

@@ -104,9 +104,10 @@ class SkillExtractor:
             self.labels, self.label_embeddings = self.esco.skill_labels, self.skill_embeddings
             self.skill_labels = torch.arange(len(self.skills), device=self.model.device).unsqueeze(1)
             self._unencoded = None
-        self.unit_skills = unit_rows(self.skill_embeddings).to(bound_dtype(self.model.device))  # for grouping
+        unit = unit_rows(self.skill_embeddings)
+        self.unit_skills = unit.to(bound_dtype(self.model.device))  # for grouping
         # the cosine bound's rows (contextmatch.skills.topk.bound_rows): int8 or bfloat16, whichever is faster here
-        self.bound_skills = bound_rows(unit_rows(self.skill_embeddings))
+        self.bound_skills = bound_rows(unit)
         exact_labels = skill_labels == "all" and label_pool is None  # only the exact all-label bound reads them
         self.bound_labels = bound_rows(unit_rows(self.label_embeddings)) if exact_labels else self.bound_skills
         self.quantize, self.backend = resolve_quantize(quantize, backend, self.model.device.type), backend

@@ -2,8 +2,8 @@
 
 The encoder is exported once per model (keyed by a digest of its weights) into the user cache, and quantized from
 there for int8 (dynamic quantization: int8 weights per output channel, activations quantized per call with one scale
-for :data:`INT8_WINDOWS` windows, so a sentence's int8 scores can move slightly with its batch). Needs the optional extra: ``pip install
-"contextmatch[onnx]"`` (onnxruntime; onnx and onnxscript for the export).
+for :data:`INT8_WINDOWS` windows, so a sentence's int8 scores can move slightly with its batch). Needs the optional
+extra: ``pip install "contextmatch[onnx]"`` (onnxruntime; onnx and onnxscript for the export).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import warnings
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from ..cache import cache_dir, model_fingerprint
-from torch import nn
 
 OPSET = 18
 ONNX_MODES = (None, "int8")
