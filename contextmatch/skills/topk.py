@@ -4,9 +4,8 @@ certify them.
 A ConTeXT score is a convex mix of the cosines of a sentence's tokens with the skill, so it never exceeds the
 largest of them: ``score(s, e) <= max_j cos(x_j, e)``. One matrix product of unit token vectors with unit skill
 vectors (int8 or bfloat16, whichever this machine multiplies faster, with their rounding error folded in) bounds
-every skill's score; only the skills with
-the highest bounds get the (tokens x skills) softmax, and their top k is exact once the k-th exact score reaches the
-highest bound left out. Sentences that are not certified are rescored with four times as many candidates, up to all
+every skill's score; only the skills with the highest bounds get the (tokens x skills) softmax, and their top k is
+exact once the k-th exact score reaches the highest bound left out. Sentences that are not certified are rescored with four times as many candidates, up to all
 skills. With the default model, the first 16 candidates certify the top 5 of 553 of the 554 sentences of
 ``benchmarks/data/sentences.txt``.
 
@@ -26,7 +25,7 @@ import torch
 
 from modeling_contextmatch import EPS, aggregate_label_scores, contextmatch_scores, token_attention
 
-from .quantize import quantize_rows
+from .quantize import int8_runs, quantize_rows
 
 # Largest error of a bound computed in each dtype, for unit vectors: bfloat16 rounds inputs and output to 8
 # significant bits (|error| <= 3 * 2**-9 with float32 accumulation); float32 leaves summation error only.
@@ -83,8 +82,9 @@ def int8_rows(unit: torch.Tensor) -> Int8Rows:
     >>> rows.values.tolist(), (rows.scale * 127).tolist(), bool((rows.residual < 0.004).all())
     ([[95, 127], [127, 0]], [0.800000011920929, 1.0], True)
     """
-    values, scale = quantize_rows(unit.float())
-    return Int8Rows(values, scale.flatten(), (unit.float() - values.float() * scale).norm(dim=1))
+    unit = unit.float()
+    values, scale = quantize_rows(unit)
+    return Int8Rows(values, scale.flatten(), (unit - values.float() * scale).norm(dim=1))
 
 
 def bound_rows(unit: torch.Tensor) -> torch.Tensor | Int8Rows:
@@ -96,31 +96,26 @@ def bound_rows(unit: torch.Tensor) -> torch.Tensor | Int8Rows:
 
 
 @functools.lru_cache(maxsize=None)
-def int8_bound_faster(dim: int) -> bool:
+def int8_bound_faster(dim: int, rounds: int = 5) -> bool:
     """Whether this CPU, on torch's current threads, multiplies int8 (``torch._int_mm``) faster than
-    :func:`bound_dtype` at the shape of a bound product (timed once per ``dim``, best of three; ``False`` where int8
-    matrix products do not run)."""
+    :func:`bound_dtype` at the shape of a bound product (timed once per ``dim``: the two products in turn, after a
+    warm-up round, best of ``rounds``; ``False`` where int8 matrix products do not run)."""
+    if not int8_runs():
+        return False
     gen = torch.Generator().manual_seed(0)
     x, skills = torch.randn(512, dim, generator=gen), torch.randn(SKILL_CHUNK, dim, generator=gen)
     x8, skills8 = x.to(torch.int8), skills.to(torch.int8)
     other = bound_dtype("cpu")
     xo, skillso = x.to(other), skills.to(other)
-
-    def best(product) -> float:
-        times = []
-        for _ in range(3):
+    products = (lambda: torch._int_mm(x8, skills8.T), lambda: xo @ skillso.T)
+    best = [float("inf")] * len(products)
+    for round_ in range(rounds + 1):  # the first round warms up (first calls set up kernels)
+        for i, product in enumerate(products):
             started = time.perf_counter()
             product()
-            times.append(time.perf_counter() - started)
-        return min(times)
-
-    try:
-        best(lambda: torch._int_mm(x8, skills8.T))  # warm-up
-        int8_time = best(lambda: torch._int_mm(x8, skills8.T))
-    except RuntimeError:
-        return False
-    best(lambda: xo @ skillso.T)
-    return int8_time < best(lambda: xo @ skillso.T)
+            if round_:
+                best[i] = min(best[i], time.perf_counter() - started)
+    return best[0] < best[1]
 
 
 def cosine_bounds(token_embeddings: torch.Tensor, attention_mask: torch.Tensor, unit_skills: torch.Tensor | Int8Rows,
